@@ -1,0 +1,1 @@
+"""CLI command modules; each exposes typer commands registered in ``registry``."""
