@@ -1,0 +1,78 @@
+"""``heedful eval``: evaluate a model on every (task x instruction) pair."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from heedful.commands import options as opt
+
+from heedful.evaluate.runner import EvalConfig, EvalResult, evaluate
+
+
+def _split_csv(value: Optional[str]) -> Optional[list[str]]:
+    if value is None:
+        return None
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def config_from_options(**options: object) -> EvalConfig:
+    """Build an EvalConfig from CLI options (comma lists become lists)."""
+    for name in ("kinds", "collections"):
+        options[name] = _split_csv(options.get(name))  # type: ignore[arg-type]
+    stop = options.get("stop")
+    options["stop"] = [s.encode().decode("unicode_escape") for s in stop] if stop else ["\n"]  # type: ignore[union-attr]
+    return EvalConfig(**options)  # type: ignore[arg-type]
+
+
+def print_scores(result: EvalResult) -> None:
+    """A rich table: one row per (task, instruction)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"heedful eval — {result.run_id}")
+    for column in ("task", "instruction", "kind", "metric", "score", "n"):
+        table.add_column(column, justify="right" if column in ("score", "n") else "left")
+    for task, instructions in result.summary["tasks"].items():
+        for instruction_id, entry in instructions.items():
+            table.add_row(
+                task, instruction_id, entry["kind"], entry["metric"], f"{100 * entry['score']:.1f}", str(entry["n"])
+            )
+    Console().print(table)
+
+
+def eval_command(
+    model: opt.Model = "smollm2-135m-instruct",
+    tasks: opt.Tasks = "bigbench:bbl-mc",
+    instructions: opt.Instructions = "designer",
+    kinds: opt.Kinds = None,
+    collections: opt.Collections = None,
+    shots: opt.Shots = 0,
+    limit: opt.Limit = None,
+    split: opt.Split = "test",
+    seed: opt.Seed = 0,
+    shuffle_options: opt.ShuffleOptions = True,
+    scoring: opt.Scoring = "sum",
+    dtype: opt.Dtype = "float32",
+    device: opt.Device = "cpu",
+    adapter: opt.Adapter = None,
+    chat: opt.Chat = False,
+    max_new_tokens: opt.MaxNewTokens = 64,
+    stop: opt.Stop = None,
+    truncation: opt.Truncation = "left",
+    on_unfit: opt.OnUnfit = "error",
+    batch_size: opt.BatchSize = 8,
+    out: opt.Out = Path("runs/eval"),
+) -> None:
+    """Evaluate a model on every (task x instruction) pair; resumable, results in OUT."""
+    config = config_from_options(
+        model=model, tasks=tasks, instructions=instructions, kinds=kinds, collections=collections, shots=shots,
+        limit=limit, split=split, seed=seed, shuffle_options=shuffle_options, scoring=scoring, dtype=dtype,
+        device=device, adapter=adapter, chat=chat, max_new_tokens=max_new_tokens, stop=stop,
+        truncation=truncation, on_unfit=on_unfit, batch_size=batch_size,
+    )
+    result = evaluate(config, out)
+    print_scores(result)
+    typer.echo(f"results: {out / 'results.json'}", err=True)

@@ -1,0 +1,109 @@
+"""``heedful robustness``: accuracy across instruction phrasings, summarised by kind.
+
+With no arguments it runs the built-in default: SmolLM2-135M-Instruct on the BIG-bench
+Lite multiple-choice tasks, each task's designer instruction plus heedful's built-in
+phrasings, on a seeded sample of each task (Sun et al. 2023, sections 3-4).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from heedful.commands import options as opt
+from heedful.commands.eval import config_from_options
+from heedful.errors import HeedfulError
+
+DEFAULT_LIMIT = 10
+
+
+def robustness_report(records: list[dict[str, Any]], *, n_bootstrap: int, seed: int) -> dict[str, Any]:
+    """Kind summaries per task and overall, plus observed-vs-unobserved when both exist."""
+    from heedful.analysis.robustness import observed_vs_unobserved, robustness_table
+
+    rows = robustness_table(records, n_bootstrap=n_bootstrap, seed=seed)
+    report: dict[str, Any] = {"rows": rows}
+    kinds = {r["instruction_kind"] for r in records}
+    if {"observed", "unobserved"} <= kinds:
+        report["observed_vs_unobserved"] = _as_json(observed_vs_unobserved(records, seed=seed))
+    return report
+
+
+def _as_json(value: Any) -> Any:
+    import dataclasses
+
+    if dataclasses.is_dataclass(value):
+        return {k: _as_json(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, dict):
+        return {k: _as_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_as_json(v) for v in value]
+    return value
+
+
+def robustness_command(
+    model: opt.Model = "smollm2-135m-instruct",
+    tasks: opt.Tasks = "bigbench:bbl-mc",
+    instructions: opt.Instructions = "designer,heedful",
+    kinds: opt.Kinds = None,
+    collections: opt.Collections = None,
+    shots: opt.Shots = 0,
+    limit: opt.Limit = DEFAULT_LIMIT,
+    split: opt.Split = "test",
+    seed: opt.Seed = 0,
+    shuffle_options: opt.ShuffleOptions = True,
+    scoring: opt.Scoring = "sum",
+    dtype: opt.Dtype = "float32",
+    device: opt.Device = "cpu",
+    adapter: opt.Adapter = None,
+    chat: opt.Chat = False,
+    truncation: opt.Truncation = "left",
+    on_unfit: opt.OnUnfit = "error",
+    batch_size: opt.BatchSize = 8,
+    n_bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% confidence intervals.")] = 1000,
+    from_dir: Annotated[
+        Optional[Path], typer.Option("--from", help="Summarise an existing eval output folder instead of running.")
+    ] = None,
+    out: opt.Out = Path("runs/robustness"),
+) -> None:
+    """Accuracy across instruction phrasings by kind (observed, unobserved, designer...)."""
+    from rich.console import Console
+
+    from heedful.analysis.robustness import render_robustness_table
+    from heedful.io import write_json_atomic
+
+    if from_dir is not None:
+        records_path = from_dir / "records.jsonl"
+        if not records_path.is_file():
+            raise HeedfulError(f"{records_path}: not found (run heedful eval --out {from_dir} first)")
+        records = [json.loads(line) for line in records_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        target = from_dir
+        config_info: dict[str, Any] = json.loads((from_dir / "results.json").read_text(encoding="utf-8")).get("config", {})
+    else:
+        from heedful.commands.eval import print_scores
+        from heedful.evaluate.runner import evaluate
+
+        config = config_from_options(
+            model=model, tasks=tasks, instructions=instructions, kinds=kinds, collections=collections, shots=shots,
+            limit=limit, split=split, seed=seed, shuffle_options=shuffle_options, scoring=scoring, dtype=dtype,
+            device=device, adapter=adapter, chat=chat, max_new_tokens=64, stop=None, truncation=truncation,
+            on_unfit=on_unfit, batch_size=batch_size,
+        )
+        result = evaluate(config, out)
+        records = result.records
+        target = out
+        config_info = json.loads((out / "results.json").read_text(encoding="utf-8"))["config"]
+    report = robustness_report(records, n_bootstrap=n_bootstrap, seed=seed)
+    from heedful.provenance import environment
+
+    write_json_atomic(
+        target / "robustness.json",
+        {"config": config_info, "n_bootstrap": n_bootstrap, "seed": seed, "environment": environment(), **report},
+    )
+    Console().print(render_robustness_table(report["rows"]))
+    if "observed_vs_unobserved" in report:
+        Console().print_json(data=report["observed_vs_unobserved"].get("overall", report["observed_vs_unobserved"]))
+    typer.echo(f"robustness: {target / 'robustness.json'}", err=True)

@@ -1,0 +1,397 @@
+"""Evaluate a model on every (task x instruction x instance) and store the results.
+
+The runner is the one place that joins tasks, instructions, prompt rendering, the model
+backend and the store. Model work is keyed by a content hash of what the model is asked,
+so an interrupted run resumes without recomputing, and identical questions asked by
+different runs are answered once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from heedful.errors import HeedfulError
+from heedful.instructions.sources import InstructionSources
+from heedful.instructions.types import Instruction
+from heedful.prompts.types import RenderedExample
+from heedful.store import Store, content_hash
+from heedful.tasks.types import Instance, Task
+
+log = logging.getLogger(__name__)
+
+SCORING_METHODS = ("sum", "mean", "sun")
+
+
+@dataclass
+class EvalConfig:
+    """Everything that determines an evaluation's results (stored with them)."""
+
+    model: str = "smollm2-135m-instruct"
+    tasks: str = "bigbench:bbl-mc"
+    instructions: str = "designer"
+    kinds: list[str] | None = None
+    collections: list[str] | None = None
+    shots: int = 0
+    limit: int | None = None
+    split: str = "test"
+    seed: int = 0
+    shuffle_options: bool = True
+    scoring: str = "sum"
+    dtype: str = "float32"
+    device: str = "cpu"
+    adapter: str | None = None
+    chat: bool = False
+    max_new_tokens: int = 64
+    stop: list[str] = field(default_factory=lambda: ["\n"])
+    truncation: str = "left"
+    on_unfit: str = "error"
+    batch_size: int = 8
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that change results (batch size does not)."""
+        data = dataclasses.asdict(self)
+        data.pop("batch_size")
+        return data
+
+
+@dataclass
+class WorkItem:
+    """One prompt to evaluate, with where it came from and its model-output key."""
+
+    task: Task
+    instruction: Instruction
+    instance: Instance
+    example: RenderedExample
+    continuations: tuple[str, ...] | None
+    key: str = ""
+
+
+def continuation_strings(prompt: str, choices: Sequence[str]) -> tuple[str, ...]:
+    """The exact strings scored after the prompt: a space joins them unless the prompt ends in whitespace."""
+    delimiter = "" if (not prompt or prompt[-1].isspace()) else " "
+    return tuple(delimiter + choice for choice in choices)
+
+
+def _render(
+    instruction: Instruction, task: Task, instance: Instance, demos: Sequence[Instance]
+) -> RenderedExample:
+    from heedful.instructions.render import render_instruction
+
+    if demos:
+        from heedful.prompts.demos import render_with_demonstrations
+
+        return render_with_demonstrations(instruction, task, instance, demos)
+    return render_instruction(instruction, task, instance)
+
+
+def build_work(
+    tasks: Sequence[Task], sources: InstructionSources, config: EvalConfig, *, chat_wrap: Callable[[str], str] | None
+) -> tuple[list[WorkItem], dict[str, int]]:
+    """Render every (task, instruction, instance) prompt; returns items and skip counts."""
+    from heedful.tasks.sampling import select_instances
+
+    items: list[WorkItem] = []
+    skipped: dict[str, int] = defaultdict(int)
+    for task in tasks:
+        instances = select_instances(task, config.split, budget=config.limit, seed=config.seed)
+        if not instances:
+            raise HeedfulError(f"task {task.name}: no instances in split '{config.split}'")
+        instructions = sources.for_task(task)
+        if not instructions:
+            raise HeedfulError(f"task {task.name}: no instruction of '{config.instructions}' applies to it")
+        demos_for: dict[str, list[Instance]] = {}
+        if config.shots > 0:
+            from heedful.prompts.demos import sample_demonstrations
+
+            exclude = {inst.id for inst in instances}
+            for inst in instances:
+                demos_for[inst.id] = sample_demonstrations(
+                    task, config.shots, seed=config.seed + hash_seed(inst.id), exclude_ids=exclude
+                )
+        for instruction in instructions:
+            rendered: list[WorkItem] = []
+            try:
+                for inst in instances:
+                    example = _render(instruction, task, inst, demos_for.get(inst.id, ()))
+                    if chat_wrap is not None:
+                        example = dataclasses.replace(example, prompt=chat_wrap(example.prompt))
+                    conts = continuation_strings(example.prompt, example.choices) if example.choices else None
+                    rendered.append(WorkItem(task, instruction, inst, example, conts))
+            except HeedfulError:
+                if config.on_unfit != "skip":
+                    raise
+                skipped[f"{task.name}/{instruction.id}"] += 1
+                continue
+            items.extend(rendered)
+    return items, dict(skipped)
+
+
+def hash_seed(text: str) -> int:
+    """A stable small integer from a string (Python's hash() is salted per process)."""
+    return int(content_hash(text)[:8], 16)
+
+
+def model_identity(config: EvalConfig) -> dict[str, Any]:
+    return {
+        "model": config.model,
+        "adapter": config.adapter,
+        "dtype": config.dtype,
+        "device": config.device.split(":")[0],
+        "truncation": config.truncation,
+    }
+
+
+def assign_keys(items: Sequence[WorkItem], config: EvalConfig) -> None:
+    ident = model_identity(config)
+    for item in items:
+        if item.continuations is not None:
+            method = {"method": "sun", "max_new_tokens": config.max_new_tokens} if config.scoring == "sun" else {"method": "loglik"}
+            item.key = content_hash(ident, method, item.example.prompt, item.continuations)
+        else:
+            method = {"method": "generate", "max_new_tokens": config.max_new_tokens, "stop": config.stop}
+            item.key = content_hash(ident, method, item.example.prompt)
+
+
+def compute_outputs(backend: Any, items: Sequence[WorkItem], config: EvalConfig) -> dict[str, dict[str, Any]]:
+    """Run the model on ``items`` (all missing from the cache); returns key -> output payload."""
+    from heedful.models import ChoiceRequest
+
+    out: dict[str, dict[str, Any]] = {}
+    choice_items = [it for it in items if it.continuations is not None]
+    gen_items = [it for it in items if it.continuations is None]
+    if choice_items:
+        requests = [ChoiceRequest(it.example.prompt, it.continuations) for it in choice_items]
+        if config.scoring == "sun":
+            probs = backend.option_probabilities_after_generation(requests, batch_size=config.batch_size)
+            for it, p in zip(choice_items, probs):
+                out[it.key] = {"option_scores": list(p)}
+        else:
+            results = backend.loglikelihoods(requests, batch_size=config.batch_size)
+            for it, res in zip(choice_items, results):
+                out[it.key] = {"logliks": list(res.logliks), "n_tokens": list(res.n_tokens)}
+    if gen_items:
+        texts = backend.generate(
+            [it.example.prompt for it in gen_items],
+            max_new_tokens=config.max_new_tokens,
+            stop=config.stop,
+            batch_size=config.batch_size,
+        )
+        for it, text in zip(gen_items, texts):
+            out[it.key] = {"text": text}
+    return out
+
+
+def make_record(item: WorkItem, output: dict[str, Any], config: EvalConfig) -> dict[str, Any]:
+    """One per-example record: prompt, scored continuations, prediction and score."""
+    from heedful.evaluate.metrics import score_generation
+
+    ex = item.example
+    record: dict[str, Any] = {
+        "task": item.task.name,
+        "category": item.task.category,
+        "instruction_id": item.instruction.id,
+        "instruction_kind": item.instruction.kind,
+        "instruction_collection": item.instruction.collection,
+        "instance_id": item.instance.id,
+        "prompt": ex.prompt,
+        "options": list(item.continuations) if item.continuations is not None else None,
+        "references": list(ex.references),
+        "output_key": item.key,
+    }
+    if item.continuations is not None:
+        if "option_scores" in output:
+            scores = output["option_scores"]
+            record["option_scores"] = scores
+            record["logliks"] = None
+        else:
+            logliks = output["logliks"]
+            record["logliks"] = logliks
+            if config.scoring == "mean":
+                scores = [ll / max(n, 1) for ll, n in zip(logliks, output["n_tokens"])]
+            else:
+                scores = logliks
+        best = max(range(len(scores)), key=lambda i: (scores[i], -i))
+        record["prediction"] = ex.choices[best]
+        record["prediction_index"] = best
+        record["gold"] = ex.gold
+        record["metric"] = "accuracy"
+        record["score"] = float(best == ex.gold)
+    else:
+        text = output["text"].strip()
+        metrics = score_generation(text, ex.references)
+        metric = item.task.metric if item.task.metric in metrics else "exact_match"
+        record["prediction"] = text
+        record["gold"] = ex.references[0] if ex.references else None
+        record["metric"] = metric
+        record["score"] = metrics[metric] / 100.0
+        record["exact_match"] = metrics["exact_match"]
+        record["rougeL"] = metrics["rougeL"]
+    return record
+
+
+def run_id_for(config: EvalConfig) -> str:
+    return "eval-" + content_hash(config.identity())[:16]
+
+
+def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per (task, instruction) scores and per-kind statistics across phrasings."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for rec in records:
+        groups[(rec["task"], rec["instruction_id"])].append(rec)
+    per_task: dict[str, dict[str, Any]] = defaultdict(dict)
+    for (task, instruction_id), recs in sorted(groups.items()):
+        per_task[task][instruction_id] = {
+            "kind": recs[0]["instruction_kind"],
+            "metric": recs[0]["metric"],
+            "score": sum(r["score"] for r in recs) / len(recs),
+            "n": len(recs),
+        }
+    by_kind: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for task, instrs in per_task.items():
+        for entry in instrs.values():
+            by_kind[entry["kind"]][task].append(entry["score"])
+    kinds_summary: dict[str, Any] = {}
+    for kind, tasks in sorted(by_kind.items()):
+        all_scores = [s for scores in tasks.values() for s in scores]
+        task_means = [sum(s) / len(s) for s in tasks.values()]
+        kinds_summary[kind] = {
+            "n_phrasings": len(all_scores),
+            "n_tasks": len(tasks),
+            "mean": sum(task_means) / len(task_means),
+            "min": min(all_scores),
+            "max": max(all_scores),
+            "std": _std(all_scores),
+        }
+    return {"tasks": dict(per_task), "kinds": kinds_summary}
+
+
+def _std(values: Sequence[float]) -> float | None:
+    if len(values) < 2:
+        return None
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def outputs_dir_files(out: Path) -> dict[str, Path]:
+    return {
+        "store": out / "heedful.sqlite",
+        "records": out / "records.jsonl",
+        "results": out / "results.json",
+    }
+
+
+@dataclass
+class EvalResult:
+    run_id: str
+    out_dir: Path
+    records: list[dict[str, Any]]
+    summary: dict[str, Any]
+    computed: int  # model requests computed in this call (0 on a full cache hit)
+    skipped: dict[str, int]
+
+
+def _chunks(seq: Sequence[WorkItem], size: int) -> list[Sequence[WorkItem]]:
+    return [seq[i : i + size] for i in range(0, len(seq), size)]
+
+
+def evaluate(
+    config: EvalConfig,
+    out_dir: str | Path,
+    *,
+    backend: Any | None = None,
+    show_progress: bool = True,
+    chunk_size: int | None = None,
+) -> EvalResult:
+    """Evaluate ``config`` and write ``heedful.sqlite``, ``records.jsonl``, ``results.json``.
+
+    Model outputs are saved after every chunk, so a killed run loses at most one chunk;
+    re-running the same config resumes and produces the same files.
+    """
+    from heedful.io import write_json_atomic, write_jsonl_atomic
+    from heedful.progress import progress_bar
+    from heedful.provenance import environment
+    from heedful.tasks.spec import load_tasks
+
+    if config.scoring not in SCORING_METHODS:
+        raise HeedfulError(f"unknown scoring '{config.scoring}': use one of {', '.join(SCORING_METHODS)}")
+    if config.on_unfit not in ("error", "skip"):
+        raise HeedfulError(f"on_unfit must be 'error' or 'skip', not '{config.on_unfit}'")
+    out = Path(out_dir)
+    files = outputs_dir_files(out)
+    tasks = load_tasks(config.tasks, seed=config.seed, shuffle_options=config.shuffle_options)
+    sources = InstructionSources.parse(config.instructions, kinds=config.kinds, collections=config.collections)
+
+    if backend is None:
+        from heedful.models import load_model
+
+        backend = load_model(
+            config.model, dtype=config.dtype, device=config.device, adapter=config.adapter, truncation=config.truncation
+        )
+    chat_wrap = _chat_wrapper(backend) if config.chat else None
+    items, skipped = build_work(tasks, sources, config, chat_wrap=chat_wrap)
+    assign_keys(items, config)
+
+    run_id = run_id_for(config)
+    store = Store(files["store"])
+    try:
+        store.start_run(run_id, "eval", {"config": dataclasses.asdict(config)}, environment())
+        cached = store.get_outputs({it.key for it in items})
+        pending_by_key: dict[str, WorkItem] = {}
+        for it in items:
+            if it.key not in cached and it.key not in pending_by_key:
+                pending_by_key[it.key] = it
+        pending = list(pending_by_key.values())
+        by_key: dict[str, list[WorkItem]] = defaultdict(list)
+        for it in items:
+            by_key[it.key].append(it)
+
+        def save(outputs: dict[str, dict[str, Any]]) -> None:
+            store.put_outputs(outputs)
+            store.put_records(
+                run_id, [make_record(it, outputs[key], config) for key in outputs for it in by_key[key]]
+            )
+
+        save({k: v for k, v in cached.items()})
+        size = chunk_size or max(config.batch_size * 4, 16)
+        with progress_bar("evaluating", total=len(pending), enabled=show_progress) as advance:
+            for chunk in _chunks(pending, size):
+                save(compute_outputs(backend, chunk, config))
+                advance(len(chunk))
+        all_outputs = store.get_outputs({it.key for it in items})
+        records = [make_record(it, all_outputs[it.key], config) for it in items]
+        summary = summarize(records)
+        results = {
+            "run_id": run_id,
+            "config": dataclasses.asdict(config),
+            "environment": environment(),
+            "seeds": {"seed": config.seed},
+            "truncated_prompts": getattr(backend, "truncation_count", 0),
+            "skipped_unfit": skipped,
+            **summary,
+        }
+        write_jsonl_atomic(files["records"], ({k: v for k, v in r.items() if k != "output_key"} for r in records))
+        write_json_atomic(files["results"], results)
+        store.finish_run(run_id)
+    finally:
+        store.close()
+    return EvalResult(run_id, out, records, summary, len(pending), skipped)
+
+
+def _chat_wrapper(backend: Any) -> Callable[[str], str]:
+    tokenizer = backend.tokenizer
+    if getattr(tokenizer, "chat_template", None) is None:
+        raise HeedfulError(f"model {backend.name} has no chat template: drop --chat")
+
+    def wrap(prompt: str) -> str:
+        return tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+        )
+
+    return wrap
