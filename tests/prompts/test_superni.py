@@ -316,3 +316,37 @@ def test_unknown_encoding_lists_valid_names(tasks):
         encode(task, "x", "def+pos9")
     with pytest.raises(HeedfulError, match="unknown encoding"):
         encode_superni(task, "x", "bogus")
+
+
+def _word_level_hf_tokenizer(texts):
+    """A real transformers tokenizer (BatchEncoding output, T5-style trailing </s>), built offline."""
+    tokenizers = pytest.importorskip("tokenizers")
+    transformers = pytest.importorskip("transformers")
+    vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2}
+    for text in texts:
+        for word in text.split():
+            vocab.setdefault(word, len(vocab))
+    backend = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = tokenizers.pre_tokenizers.WhitespaceSplit()
+    backend.post_processor = tokenizers.processors.TemplateProcessing(
+        single="$A </s>", special_tokens=[("</s>", 1)]
+    )
+    backend.decoder = tokenizers.decoders.WordPiece()  # joins words with spaces
+    return transformers.PreTrainedTokenizerFast(
+        tokenizer_object=backend, eos_token="</s>", pad_token="<pad>", unk_token="<unk>"
+    )
+
+
+def test_hugging_face_tokenizer_budget_matches_collator(tasks, raw):
+    names = list(raw)[::6]
+    texts = [d["Definition"][0] for d in raw.values()]
+    texts += [e["input"] + " " + e["output"] for n in names for e in raw[n]["Positive Examples"]]
+    tokenizer = _word_level_hf_tokenizer(texts)
+    for name in names:
+        task, inst = tasks[name], _collator_instance(raw[name], name, 0)
+        for limit in (48, 160, 320):
+            expected = _collator_source(inst, tokenizer, limit, **FLAGS["def+pos2+neg2"])
+            got = encode_superni(
+                task, task.instances[0].input, "def+pos2+neg2", tokenizer=tokenizer, max_source_length=limit
+            )
+            assert got == expected, (name, limit)
