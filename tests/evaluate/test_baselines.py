@@ -1,0 +1,101 @@
+"""Random-guess and majority baselines against brute-force enumeration on real SuperNI tasks."""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from heedful.errors import HeedfulError
+from heedful.evaluate.baselines import majority_baseline, majority_label, sampled_guess, uniform_guess_expected
+from heedful.evaluate.metrics import exact_match
+from heedful.tasks.superni import load_superni
+
+SUPERNI = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "superni"
+TASKS = ["task1529_scitail1.1_classification", "task641_esnli_classification", "task050_multirc_answerability"]
+
+
+@pytest.fixture(scope="module")
+def tasks():
+    if not SUPERNI.is_dir():
+        pytest.skip(f"SuperNI reference data not found at {SUPERNI}")
+    return {
+        name: load_superni(SUPERNI / "tasks" / f"{name}.json", label_space_file=SUPERNI / "label_space.json")[0]
+        for name in TASKS
+    }
+
+
+def test_uniform_expectation_equals_enumeration_of_all_guess_vectors():
+    # Enumerate every assignment of one guess per instance: 3 labels ** 5 instances.
+    refs = [["Yes"], ["no"], ["maybe", "Yes."], ["No!"], ["unknown"]]
+    labels = ["yes", "no", "maybe"]
+    totals = []
+    for guesses in itertools.product(labels, repeat=len(refs)):
+        totals.append(
+            100 * statistics.fmean(max(exact_match(g, r) for r in rs) for g, rs in zip(guesses, refs))
+        )
+    assert uniform_guess_expected(refs, labels) == pytest.approx(statistics.fmean(totals))
+    # A repeated label does not make itself more likely.
+    assert uniform_guess_expected(refs, [*labels, "yes"]) == pytest.approx(statistics.fmean(totals))
+
+
+@pytest.mark.parametrize("name", TASKS)
+def test_uniform_expectation_on_superni_test_split(tasks, name):
+    task = tasks[name]
+    test = task.split("test")
+    refs = [inst.references for inst in test]
+    expected = statistics.fmean(
+        statistics.fmean(100 * max(exact_match(label, r) for r in inst.references) for label in task.label_space)
+        for inst in test
+    )
+    got = uniform_guess_expected(refs, task.label_space)
+    assert got == pytest.approx(expected)
+    # Every test output is a label here, so the expectation is 100 / number of labels.
+    if all(any(exact_match(label, r) for label in task.label_space for r in inst.references) for inst in test):
+        assert got == pytest.approx(100 / len(task.label_space))
+
+
+def test_sampled_guess_is_seeded_and_close_to_expectation(tasks):
+    task = tasks[TASKS[0]]
+    refs = [inst.references for inst in task.split("test")]
+    a = sampled_guess(refs, task.label_space, seed=1, n_runs=400)
+    b = sampled_guess(refs, task.label_space, seed=1, n_runs=400)
+    c = sampled_guess(refs, task.label_space, seed=2, n_runs=400)
+    assert a == b and a != c
+    expected = uniform_guess_expected(refs, task.label_space)
+    assert a.ci_low <= a.mean <= a.ci_high
+    assert a.run_low < a.ci_low and a.run_high > a.ci_high
+    # 400 runs of 100 binary guesses: the mean's standard error is 0.25 points.
+    assert abs(a.mean - expected) < 1.5
+
+
+def test_majority_baseline_on_superni(tasks):
+    task = tasks[TASKS[0]]
+    train = [r for inst in task.split("train") for r in inst.references]
+    counts = Counter(train)
+    top = max(task.label_space, key=lambda label: (counts[label], -task.label_space.index(label)))
+    assert majority_label(train, task.label_space) == top
+    test = task.split("test")
+    expected = 100 * statistics.fmean(max(exact_match(top, r) for r in inst.references) for inst in test)
+    assert majority_baseline([i.references for i in test], task.label_space, train) == pytest.approx(expected)
+
+
+def test_majority_ties_follow_label_space_order_and_normalisation():
+    assert majority_label(["B", "a", "b", "A"], ["a", "b"]) == "a"
+    assert majority_label(["Yes.", "yes", "no"], ["no", "yes"]) == "yes"
+    with pytest.raises(HeedfulError, match="no training output"):
+        majority_label(["maybe"], ["yes", "no"])
+
+
+def test_baseline_input_errors():
+    with pytest.raises(HeedfulError, match="label space is empty"):
+        uniform_guess_expected([["a"]], [])
+    with pytest.raises(HeedfulError, match="no instances"):
+        uniform_guess_expected([], ["a"])
+    with pytest.raises(HeedfulError, match="instance 0: references must be a list"):
+        uniform_guess_expected(["yes"], ["yes"])
+    with pytest.raises(HeedfulError, match="n_runs"):
+        sampled_guess([["a"]], ["a"], seed=0, n_runs=0)
