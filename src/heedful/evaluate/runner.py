@@ -84,6 +84,17 @@ def _render(
 ) -> RenderedExample:
     from heedful.instructions.render import render_instruction
 
+    encoding = instruction.params.get("encoding")
+    if encoding is not None:
+        from heedful.prompts.superni import encode
+
+        prompt = encode(task, instance.input, str(encoding))
+        return RenderedExample(
+            task=task.name,
+            instance_id=instance.id,
+            prompt=prompt,
+            references=instance.references,
+        )
     if demos:
         from heedful.prompts.demos import render_with_demonstrations
 

@@ -24,29 +24,27 @@ from heedful.instructions.types import Instruction
 from heedful.tasks.types import Task
 
 BUILTIN_SOURCES = ("designer", "heedful", "nonsense")
-_INPUT_SENTINEL = "\x00HEEDFUL_INPUT\x00"
-
-
-def _escape_braces(text: str) -> str:
-    return text.replace("{", "{{").replace("}", "}}")
 
 
 def encoding_instruction(task: Task, encoding: str) -> Instruction:
-    """A SuperNI encoding of ``task`` as an instruction template with one ``{input}`` field."""
-    from heedful.prompts.superni import encode
+    """A SuperNI prompt encoding of ``task`` as an instruction.
 
-    rendered = encode(task, _INPUT_SENTINEL, encoding)
-    if rendered.count(_INPUT_SENTINEL) != 1:
-        raise HeedfulError(f"encoding '{encoding}' does not place the input exactly once for task {task.name}")
-    template = _escape_braces(rendered).replace(_INPUT_SENTINEL, "{input}")
+    The encoding is applied per instance (it strips the input and adds a period when
+    needed), so the instruction carries the encoding name rather than a fixed template.
+    """
+    from heedful.prompts.superni import ENCODING_NAMES
+
+    if encoding not in ENCODING_NAMES:
+        raise HeedfulError(f"unknown SuperNI encoding '{encoding}': use one of {', '.join(ENCODING_NAMES)}")
     return Instruction(
         id=f"superni/{encoding}",
-        template=template,
-        kind="designer" if encoding != "none" else "none",
+        template="{input}",
+        kind="designer" if encoding not in ("none", "gupta-noinst") else "none",
         collection="superni",
         task=task.name,
         answer="text",
         origin=f"encoding:{encoding}",
+        params={"encoding": encoding},
     )
 
 
