@@ -50,7 +50,8 @@ class KindSummary:
     ``1 - mean / mean(reference_kind)`` (PromptBench); None when no reference kind exists.
 
     For ``task == "overall"`` each field is the unweighted average over the tasks that
-    have the kind of that field's per-task value, except: ``n_phrasings``/``n_examples``
+    have the kind of that field's per-task value (``std`` skips tasks where it is NaN),
+    except: ``n_phrasings``/``n_examples``
     are totals, ``n_tasks`` counts the tasks averaged, the interval comes from a
     bootstrap stratified by task, and ``pdr`` compares the averages over the tasks that
     have both the kind and its reference.

@@ -259,7 +259,11 @@ OPPOSITE_SENTENCE = "Answer the opposite of the correct answer."
 # Hand-written negations of Sun et al.'s multi-class records, as lexical rules: the first
 # rule that matches anywhere in the literal text is applied once.
 _LEXICAL_RULES: tuple[tuple[str, re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
-    ("correct->incorrect", re.compile(r"\b([Cc])orrect answer\b"), lambda m: f"{'I' if m[1] == 'C' else 'i'}ncorrect answer"),
+    (
+        "correct->incorrect",
+        re.compile(r"\b([Cc])orrect answer\b"),
+        lambda m: ("I" if m[1] == "C" else "i") + "ncorrect answer",
+    ),
     ("belong->does not belong", re.compile(r"\bbelongs?\b"), lambda m: "does not belong"),
     ("is/are->is/are not", re.compile(r"\b(is|are)\b(?= (?!not\b)[A-Za-z])"), lambda m: f"{m[1]} not"),
 )
