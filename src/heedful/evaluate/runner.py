@@ -116,7 +116,9 @@ def build_work(
             raise HeedfulError(f"task {task.name}: no instances in split '{config.split}'")
         instructions = sources.for_task(task)
         if not instructions:
-            raise HeedfulError(f"task {task.name}: no instruction of '{config.instructions}' applies to it")
+            log.warning("task %s: no instruction of '%s' applies to it; skipped", task.name, config.instructions)
+            skipped[f"{task.name}/*"] += len(instances)
+            continue
         demos_for: dict[str, list[Instance]] = {}
         if config.shots > 0:
             from heedful.prompts.demos import sample_demonstrations
@@ -141,6 +143,8 @@ def build_work(
                 skipped[f"{task.name}/{instruction.id}"] += 1
                 continue
             items.extend(rendered)
+    if not items:
+        raise HeedfulError(f"no instruction of '{config.instructions}' applies to any task of '{config.tasks}'")
     return items, dict(skipped)
 
 

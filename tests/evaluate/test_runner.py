@@ -1,0 +1,131 @@
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from heedful.evaluate.runner import EvalConfig, continuation_strings, evaluate
+
+
+def test_continuation_strings_join_with_a_space_unless_prompt_ends_in_whitespace():
+    assert continuation_strings("Answer:", ["A", "B"]) == (" A", " B")
+    assert continuation_strings("A: ", ["yes"]) == ("yes",)
+    assert continuation_strings("Options\n", ["x"]) == ("x",)
+
+
+def write_tasks(path: Path, n: int = 6) -> Path:
+    rows = []
+    for i in range(n):
+        rows.append({"task": "colors", "id": f"c{i}", "input": f"Is item {i} red or blue?", "options": ["red", "blue"], "gold": i % 2, "output": ["red", "blue"][i % 2]})
+    for i in range(3):
+        rows.append({"task": "echo", "id": f"e{i}", "input": f"Repeat {i}", "output": f"{i}"})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def write_collection(path: Path) -> Path:
+    base = {"task": "colors", "task_type": "BC", "collection": "Test", "extract": None, "options": None,
+            "choice_fields": None, "extra_fields": None, "label_map": None, "fixed_options": None,
+            "answer": "text", "wrapper": None, "notes": []}
+    records = [
+        {**base, "id": "T/1", "kind": "observed", "template": "Question: {input}\nAnswer:"},
+        {**base, "id": "T/2", "kind": "unobserved", "template": "{input} Reply with the colour.\n"},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    return write_tasks(tmp_path / "tasks.jsonl"), write_collection(tmp_path / "coll.jsonl")
+
+
+def test_evaluate_writes_records_results_and_reuses_cache(tmp_path, tiny_llama_dir, inputs):
+    from heedful.models import ChoiceRequest, load_model
+
+    tasks_file, coll = inputs
+    config = EvalConfig(model=str(tiny_llama_dir), tasks=f"jsonl:{tasks_file}", instructions=f"{coll}",
+                        max_new_tokens=4, batch_size=2)
+    backend = load_model(str(tiny_llama_dir))
+    result = evaluate(config, tmp_path / "out", backend=backend, show_progress=False)
+    # 2 instructions apply to "colors" (6 instances); none to "echo" would be an error, so
+    # restrict: the collection only targets colors -> echo gets no instruction.
+    assert {r["task"] for r in result.records} == {"colors"}
+    assert len(result.records) == 2 * 6
+    lines = (tmp_path / "out" / "records.jsonl").read_text().splitlines()
+    assert len(lines) == 12
+    rec = json.loads(lines[0])
+    for field in ("task", "instruction_id", "instruction_kind", "instance_id", "prompt", "options", "logliks", "prediction", "gold", "score"):
+        assert field in rec
+    # Per-option log-likelihoods are exactly what the backend computes for the stored strings.
+    direct = backend.loglikelihoods([ChoiceRequest(rec["prompt"], tuple(rec["options"]))])[0]
+    assert rec["logliks"] == pytest.approx(list(direct.logliks), abs=1e-5)
+    assert rec["score"] == float(rec["logliks"].index(max(rec["logliks"])) == rec["gold"])
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["config"]["model"] == str(tiny_llama_dir)
+    assert results["environment"]["packages"]["torch"]
+    assert set(results["tasks"]["colors"]) == {"T/1", "T/2"}
+    assert results["tasks"]["colors"]["T/1"]["n"] == 6
+    # A second identical run computes nothing and gives identical records.
+    again = evaluate(config, tmp_path / "out", backend=backend, show_progress=False)
+    assert again.computed == 0
+    assert again.records == result.records
+
+
+def test_generation_tasks_are_scored_with_metrics(tmp_path, tiny_llama_dir, inputs):
+    tasks_file, _ = inputs
+    coll = tmp_path / "gen.jsonl"
+    coll.write_text(json.dumps({"id": "G/1", "task": "echo", "task_type": "QA", "kind": "observed", "collection": "Test",
+                                "template": "{input}:", "extract": None, "options": None, "choice_fields": None,
+                                "extra_fields": None, "label_map": None, "fixed_options": None, "answer": "text",
+                                "wrapper": None, "notes": []}) + "\n")
+    config = EvalConfig(model=str(tiny_llama_dir), tasks=f"jsonl:{tasks_file}", instructions=str(coll), max_new_tokens=3)
+    result = evaluate(config, tmp_path / "out", show_progress=False)
+    assert len(result.records) == 3
+    for rec in result.records:
+        assert rec["options"] is None and rec["logliks"] is None or "logliks" not in rec
+        assert 0.0 <= rec["score"] <= 1.0
+        assert rec["metric"] in ("exact_match", "rougeL")
+
+
+def _heedful(*args: str) -> list[str]:
+    return [sys.executable, "-m", "heedful.cli", *args]
+
+
+def test_killed_run_resumes_to_the_same_results(tmp_path, tiny_llama_dir):
+    tasks_file = write_tasks(tmp_path / "tasks.jsonl", n=240)
+    coll = write_collection(tmp_path / "coll.jsonl")
+    args = ["eval", "--model", str(tiny_llama_dir), "--tasks", f"jsonl:{tasks_file}", "--instructions", str(coll),
+            "--batch-size", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_heedful(*args, "--out", str(killed)), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = killed / "heedful.sqlite"
+    deadline = time.time() + 120
+    done = 0
+    while time.time() < deadline and proc.poll() is None:
+        if db.exists():
+            try:
+                done = sqlite3.connect(db, timeout=1).execute("SELECT COUNT(*) FROM outputs").fetchone()[0]
+            except sqlite3.Error:
+                done = 0
+            if done > 0:
+                break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed; make it longer"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert 0 < done < 480
+    assert not (killed / "results.json").exists()
+    subprocess.run(_heedful(*args, "--out", str(killed)), env=env, check=True, capture_output=True)
+    fresh = tmp_path / "fresh"
+    subprocess.run(_heedful(*args, "--out", str(fresh)), env=env, check=True, capture_output=True)
+    assert (killed / "records.jsonl").read_text() == (fresh / "records.jsonl").read_text()
+    a = json.loads((killed / "results.json").read_text())
+    b = json.loads((fresh / "results.json").read_text())
+    assert a["tasks"] == b["tasks"] and a["kinds"] == b["kinds"]
