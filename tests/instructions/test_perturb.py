@@ -30,7 +30,9 @@ from heedful.instructions.perturb import (
     simplified_instruction,
     simplified_task,
 )
+from heedful.instructions.safe_format import safe_format
 from heedful.instructions.types import Instruction
+from heedful.prompts.superni import encode
 from heedful.tasks.superni import load_superni
 from heedful.tasks.types import Demonstration, Task, TaskType
 
@@ -126,6 +128,13 @@ def test_simplified_instruction_renders_simplified_definition(tasks):
     assert placeholders(inst.template) == ["input"]
     for sentence in sentences(task.definition):
         assert sentence not in inst.template
+    # Rendered, it is the SuperNI encoding of the simplified task (for an input that ends
+    # in punctuation, where Tk-Instruct adds no period).
+    text = "Premise: the sky is blue. Hypothesis: {braces} stay?"
+    for encoding in ("def", "def+pos2"):
+        inst = simplified_instruction(task, encoding=encoding)
+        assert "encoding" not in inst.params  # the runner must not re-encode the original task
+        assert safe_format(inst.template, {"input": text}) == encode(simplified_task(task), text, encoding)
 
 
 @needs_superni

@@ -526,6 +526,9 @@ def simplified_task(
     return replace(task, definition=text, metadata=_with_perturbation(task, record))
 
 
+_INPUT_SENTINEL = "\x00HEEDFUL_INPUT\x00"
+
+
 def simplified_instruction(
     task: Task,
     *,
@@ -533,17 +536,34 @@ def simplified_instruction(
     label_space: Sequence[str] | None = None,
     output_description: str | None = None,
 ) -> Instruction:
-    """The SuperNI ``encoding`` of ``task`` with the simplified definition, as an instruction."""
-    from heedful.instructions.sources import encoding_instruction
+    """A SuperNI ``encoding`` of ``task`` with the simplified definition, as a template.
+
+    The template is the encoding rendered once around an ``{input}`` placeholder, so it
+    carries the simplified definition (and demonstrations) with it. It matches the
+    per-instance encoding except for the period Tk-Instruct appends to an input that
+    does not end in punctuation; for exact SuperNI prompts evaluate
+    :func:`simplified_task` with the encoding instead.
+    """
+    from heedful.prompts.superni import encode
 
     simple = simplified_task(task, label_space=label_space, output_description=output_description)
-    base = encoding_instruction(simple, encoding)
-    return replace(
-        base,
+    rendered = encode(simple, _INPUT_SENTINEL, encoding)
+    if rendered.count(_INPUT_SENTINEL) != 1:
+        raise HeedfulError(f"encoding '{encoding}' does not place the input exactly once for task {task.name}")
+    # The encoder punctuates the sentinel, which does not end in punctuation: undo that.
+    rendered = rendered.replace(_INPUT_SENTINEL + ".", _INPUT_SENTINEL)
+    template = rendered.replace("{", "{{").replace("}", "}}").replace(_INPUT_SENTINEL, "{input}")
+    return Instruction(
         id=f"superni/{encoding}~simplified_definition",
+        template=template,
         kind="simplified_definition",
+        collection="superni",
+        task=task.name,
+        answer="text",
         origin="perturb:simplified_definition",
-        params={"encoding": encoding, "definition": simple.definition},
+        # Not "encoding": the evaluation runner re-encodes instructions that carry one,
+        # from the unperturbed task.
+        params={"superni_encoding": encoding, "definition": simple.definition},
     )
 
 
