@@ -540,9 +540,9 @@ def simplified_instruction(
 
     The template is the encoding rendered once around an ``{input}`` placeholder, so it
     carries the simplified definition (and demonstrations) with it. It matches the
-    per-instance encoding except for the period Tk-Instruct appends to an input that
-    does not end in punctuation; for exact SuperNI prompts evaluate
-    :func:`simplified_task` with the encoding instead.
+    per-instance encoding except that the input goes in as is, where Tk-Instruct strips
+    it and appends a period when it does not end in punctuation; for exact SuperNI
+    prompts evaluate :func:`simplified_task` with the encoding instead.
     """
     from heedful.prompts.superni import encode
 
