@@ -1,0 +1,246 @@
+"""What every Hugging Face backend shares: lengths, truncation, greedy generation."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from transformers import GenerationConfig
+
+from heedful.errors import HeedfulError
+from heedful.models.batching import pad_left, pad_right, run_sorted
+from heedful.models.encoding import PairEncoder
+from heedful.models.sun2023 import option_probabilities
+from heedful.models.types import ChoiceRequest, Progress
+
+log = logging.getLogger("heedful.models")
+
+TRUNCATION_MODES = ("left", "error")
+# lm-eval's fallback when neither the config nor the tokenizer gives a context size.
+DEFAULT_MAX_LENGTH = 2048
+_TOKENIZER_INFINITY = 1000000000000000019884624838656
+
+
+class HFBackend:
+    """Base of :class:`CausalBackend` and :class:`Seq2SeqBackend` (see ``heedful.models.types.Backend``).
+
+    ``truncation`` decides what happens to prompts longer than the model's context:
+    ``"left"`` drops their oldest tokens (counted in ``truncation_count``, with a warning),
+    ``"error"`` raises :class:`HeedfulError`.
+    """
+
+    is_seq2seq: bool = False
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        name: str,
+        add_bos: bool = False,
+        truncation: str = "left",
+        max_length: int | None = None,
+    ) -> None:
+        if truncation not in TRUNCATION_MODES:
+            raise HeedfulError(f"truncation must be one of {', '.join(TRUNCATION_MODES)}, not '{truncation}'")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        self.truncation = truncation
+        self.truncation_count = 0
+        self.encoder = PairEncoder(tokenizer, seq2seq=self.is_seq2seq, add_bos=add_bos)
+        self._max_length = max_length
+        _ensure_pad_token(tokenizer)
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def config(self) -> Any:
+        return self.model.config
+
+    @property
+    def max_length(self) -> int:
+        """Context size in tokens, found as lm-eval finds it (config, then tokenizer, then 2048)."""
+        if self._max_length:
+            return self._max_length
+        for attr in ("n_positions", "max_position_embeddings", "n_ctx"):
+            value = getattr(self.config, attr, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        model_max = getattr(self.tokenizer, "model_max_length", None)
+        if isinstance(model_max, int) and 0 < model_max < _TOKENIZER_INFINITY:
+            return model_max
+        return DEFAULT_MAX_LENGTH
+
+    @property
+    def pad_id(self) -> int:
+        return int(self.tokenizer.pad_token_id)
+
+    @property
+    def eos_ids(self) -> set[int]:
+        """Every token id that ends a generation (the generation config may list several)."""
+        ids: set[int] = set()
+        for source in (getattr(self.model, "generation_config", None), self.tokenizer):
+            eos = getattr(source, "eos_token_id", None)
+            if isinstance(eos, int):
+                ids.add(eos)
+            elif isinstance(eos, (list, tuple)):
+                ids.update(int(e) for e in eos)
+        return ids
+
+    # ----------------------------------------------------------------- truncation
+    def _fit(self, ids: list[int], budget: int, where: str) -> tuple[list[int], bool]:
+        """Left-truncate ``ids`` to ``budget`` tokens, or raise in ``truncation='error'`` mode."""
+        if budget < 1:
+            raise HeedfulError(f"{where}: the options or new tokens leave no room for the prompt in a {self.max_length}-token context")
+        if len(ids) <= budget:
+            return ids, False
+        if self.truncation == "error":
+            raise HeedfulError(
+                f"{where}: prompt is {len(ids)} tokens, over the {budget} that fit the model's "
+                f"{self.max_length}-token context (use truncation 'left' to cut it)"
+            )
+        return ids[-budget:], True
+
+    def _note_truncated(self, n: int) -> None:
+        if n:
+            self.truncation_count += n
+            log.warning("%d prompt(s) longer than the %d-token context were left-truncated", n, self.max_length)
+
+    # ----------------------------------------------------------------- generation
+    def _prompt_ids(self, prompt: str) -> list[int]:
+        ids = self.encoder.encode(prompt)
+        return ids if ids else [self.encoder.prefix_token_id]
+
+    def _generation_budget(self, max_new_tokens: int) -> int:
+        # The encoder and decoder of a seq2seq model have separate budgets.
+        return self.max_length if self.is_seq2seq else self.max_length - max_new_tokens
+
+    def _batch_inputs(self, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        # Causal models continue the last prompt token, so their prompts are padded on the left.
+        ids, mask = pad_right(rows, self.pad_id) if self.is_seq2seq else pad_left(rows, self.pad_id)
+        return ids.to(self.device), mask.to(self.device)
+
+    def _greedy_config(self, max_new_tokens: int, stop: Sequence[str], scores: bool) -> GenerationConfig:
+        # A fresh config, so a checkpoint's sampling defaults never leak into greedy decoding.
+        eos = sorted(self.eos_ids)
+        return GenerationConfig(
+            do_sample=False,
+            num_beams=1,
+            max_new_tokens=max_new_tokens,
+            pad_token_id=self.pad_id,
+            eos_token_id=eos if eos else None,
+            stop_strings=list(stop) if stop else None,
+            decoder_start_token_id=getattr(self.config, "decoder_start_token_id", None),
+            return_dict_in_generate=True,
+            output_scores=scores,
+        )
+
+    def _greedy(
+        self, rows: list[list[int]], max_new_tokens: int, stop: Sequence[str] = (), scores: bool = False
+    ) -> tuple[list[list[int]], tuple[torch.Tensor, ...] | None]:
+        """Greedy-decode ``rows``; returns each row's new tokens (cut after the first EOS) and step scores."""
+        ids, mask = self._batch_inputs(rows)
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                generation_config=self._greedy_config(max_new_tokens, stop, scores),
+                tokenizer=self.tokenizer if stop else None,
+            )
+        sequences = out.sequences
+        # Causal outputs repeat the prompt; seq2seq outputs start with the decoder start token.
+        new = sequences[:, 1:] if self.is_seq2seq else sequences[:, ids.shape[1] :]
+        eos = self.eos_ids
+        tokens: list[list[int]] = []
+        for row in new.tolist():
+            cut = next((k + 1 for k, t in enumerate(row) if t in eos), len(row))
+            tokens.append(row[:cut])
+        return tokens, (tuple(out.scores) if scores else None)
+
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        max_new_tokens: int = 128,
+        stop: Sequence[str] = (),
+        batch_size: int = 8,
+        progress: Progress | None = None,
+    ) -> list[str]:
+        """Greedy continuations of ``prompts`` (new text only), each cut at its first stop string."""
+        budget = self._generation_budget(max_new_tokens)
+        encoded, n_cut = [], 0
+        for i, prompt in enumerate(prompts):
+            ids, cut = self._fit(self._prompt_ids(prompt), budget, f"prompt {i}")
+            encoded.append(ids)
+            n_cut += cut
+        self._note_truncated(n_cut)
+        stops = [s for s in stop if s]
+        eos = self.eos_ids
+
+        def run(batch: list[list[int]]) -> list[str]:
+            tokens, _ = self._greedy(batch, max_new_tokens, stops)
+            texts = [self.tokenizer.decode([t for t in row if t not in eos], skip_special_tokens=True) for row in tokens]
+            return [_cut_at_stop(text, stops) for text in texts]
+
+        return run_sorted(encoded, length=len, batch_size=batch_size, run_batch=run, progress=progress)
+
+    def option_probabilities_after_generation(
+        self,
+        requests: Sequence[ChoiceRequest],
+        *,
+        max_new_tokens: int = 32,
+        batch_size: int = 8,
+        progress: Progress | None = None,
+    ) -> list[tuple[float, ...]]:
+        """Sun et al. (2023) scoring: generate greedily, then score each option on the generation's steps.
+
+        See :mod:`heedful.models.sun2023` for exactly what is mirrored. Returns, per request,
+        one probability per option (the product over the first steps); pick the argmax.
+        """
+        budget = self._generation_budget(max_new_tokens)
+        work, n_cut = [], 0
+        for i, req in enumerate(requests):
+            ids, cut = self._fit(self._prompt_ids(req.context), budget, f"request {i}")
+            n_cut += cut
+            options = [self.encoder.option_ids(o) for o in req.continuations]
+            if not options or any(not o for o in options):
+                raise HeedfulError(f"request {i}: every option needs at least one token")
+            work.append((ids, options))
+        self._note_truncated(n_cut)
+
+        def run(batch: list[tuple[list[int], list[list[int]]]]) -> list[tuple[float, ...]]:
+            # Only the first min(option length) steps are scored, so generate no further.
+            steps = min(max_new_tokens, max(min(len(o) for o in opts) for _, opts in batch))
+            tokens, scores = self._greedy([ids for ids, _ in batch], steps, scores=True)
+            assert scores is not None
+            logprobs = torch.log_softmax(torch.stack(scores, dim=1).float(), dim=-1)
+            return [
+                option_probabilities(logprobs[b], opts, n_steps=min(len(tokens[b]), steps))
+                for b, (_, opts) in enumerate(batch)
+            ]
+
+        return run_sorted(work, length=lambda w: len(w[0]), batch_size=batch_size, run_batch=run, progress=progress)
+
+
+def _cut_at_stop(text: str, stops: Sequence[str]) -> str:
+    """Text before the earliest occurrence of any stop string."""
+    cut = min((pos for pos in (text.find(s) for s in stops) if pos >= 0), default=len(text))
+    return text[:cut]
+
+
+def _ensure_pad_token(tokenizer: Any) -> None:
+    """Pick a pad token as lm-eval does: keep it, else UNK, else EOS."""
+    if tokenizer.pad_token_id is not None:
+        return
+    if tokenizer.unk_token_id is not None:
+        tokenizer.pad_token_id = tokenizer.unk_token_id
+    elif tokenizer.eos_token_id is not None:
+        tokenizer.pad_token_id = tokenizer.eos_token_id
+    else:
+        raise HeedfulError("the tokenizer has no pad, unk or eos token to pad batches with")

@@ -1,0 +1,142 @@
+"""Encoder-decoder (seq2seq) Hugging Face models such as T5 / Flan-T5 / Tk-Instruct."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from transformers.modeling_outputs import BaseModelOutput
+
+from heedful.errors import HeedfulError
+from heedful.models.backend import HFBackend
+from heedful.models.batching import pad_right, run_sorted
+from heedful.models.hf_causal import _is_prompt_learning, _pick_layer, token_logprobs
+from heedful.models.types import ChoiceRequest, ChoiceScores, Progress
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    ctx: list[int]
+    conts: list[list[int]]
+    texts: tuple[str, ...]
+
+    @property
+    def length(self) -> int:
+        return len(self.ctx) + max(len(c) for c in self.conts)
+
+
+class Seq2SeqBackend(HFBackend):
+    """An encoder-decoder model (``AutoModelForSeq2SeqLM``), optionally wrapped by a PEFT adapter.
+
+    Scoring encodes each prompt once and runs the decoder over every option
+    (teacher-forced from the decoder start token), summing the options' log-probabilities.
+    """
+
+    is_seq2seq = True
+
+    @property
+    def _decoder_start(self) -> int:
+        start = getattr(self.config, "decoder_start_token_id", None)
+        if start is None:
+            start = self.pad_id
+        return int(start)
+
+    def _encoder(self) -> Any:
+        return self.model.get_encoder()
+
+    def loglikelihoods(
+        self, requests: Sequence[ChoiceRequest], *, batch_size: int = 8, progress: Progress | None = None
+    ) -> list[ChoiceScores]:
+        """Summed log-probability of every continuation of every request, in input order.
+
+        ``batch_size`` counts requests. As lm-eval: the context is encoded with the
+        tokenizer's special tokens (T5 appends ``</s>``) and keeps its last
+        ``max_length`` tokens; continuations are encoded without special tokens.
+        """
+        work: list[_Encoded] = []
+        n_cut = 0
+        for i, req in enumerate(requests):
+            where = f"request {i}"
+            ctx, conts = self.encoder.encode_request(req.context, req.continuations, where)
+            longest = max(len(c) for c in conts)
+            if longest > self.max_length:
+                raise HeedfulError(f"{where}: an option is {longest} tokens, longer than the {self.max_length}-token context")
+            ctx, cut = self._fit(ctx, self.max_length, where)
+            n_cut += cut
+            work.append(_Encoded(ctx, conts, req.continuations))
+        self._note_truncated(n_cut)
+        return run_sorted(work, length=lambda w: w.length, batch_size=batch_size, run_batch=self._score, progress=progress)
+
+    def _score(self, batch: list[_Encoded]) -> list[ChoiceScores]:
+        dev = self.device
+        enc_ids, enc_mask = pad_right([w.ctx for w in batch], self.pad_id)
+        rows = [(b, j) for b, w in enumerate(batch) for j in range(len(w.conts))]
+        owners = torch.tensor([b for b, _ in rows], device=dev)
+        conts = [batch[b].conts[j] for b, j in rows]
+        dec_ids, dec_mask = pad_right([[self._decoder_start] + c[:-1] for c in conts], self.pad_id)
+        targets, _ = pad_right(conts, self.pad_id)
+        with torch.inference_mode():
+            enc_ids, enc_mask = enc_ids.to(dev), enc_mask.to(dev)
+            if _is_prompt_learning(self.model):
+                # Virtual tokens are injected inside the forward call: no encoder reuse.
+                encoder_inputs: dict[str, Any] = {"input_ids": enc_ids[owners]}
+            else:
+                hidden = self._encoder()(input_ids=enc_ids, attention_mask=enc_mask).last_hidden_state
+                encoder_inputs = {"encoder_outputs": BaseModelOutput(last_hidden_state=hidden[owners])}
+            out = self.model(
+                **encoder_inputs,
+                attention_mask=enc_mask[owners],
+                decoder_input_ids=dec_ids.to(dev),
+                decoder_attention_mask=dec_mask.to(dev),
+            )
+            lp, is_max = token_logprobs(out.logits, targets.to(dev))
+            valid = dec_mask.to(dev).bool()
+            sums = (lp * valid).double().sum(dim=1).cpu().tolist()
+            all_max = (is_max | ~valid).all(dim=1).cpu().tolist()
+        per_req: list[list[int]] = [[] for _ in batch]
+        for r, (b, _) in enumerate(rows):
+            per_req[b].append(r)
+        return [
+            ChoiceScores(
+                logliks=tuple(float(sums[r]) for r in idx),
+                n_tokens=tuple(len(c) for c in w.conts),
+                is_greedy=tuple(bool(all_max[r]) for r in idx),
+                n_chars=tuple(len(t) for t in w.texts),
+            )
+            for w, idx in zip(batch, per_req)
+        ]
+
+    def first_token_hidden_states(self, prompts: Sequence[str], *, layer: int = -1, batch_size: int = 8) -> np.ndarray:
+        """Decoder hidden state ``[n, hidden]`` at the decoder start step (the first decoded token).
+
+        ``layer`` indexes ``decoder_hidden_states``: 0 is the decoder embeddings, -1 the
+        last layer, -2 the penultimate (Sun et al. 2023, section 4.5).
+        """
+        encoded, n_cut = [], 0
+        for i, prompt in enumerate(prompts):
+            ids, cut = self._fit(self._prompt_ids(prompt), self.max_length, f"prompt {i}")
+            encoded.append(ids)
+            n_cut += cut
+        self._note_truncated(n_cut)
+        dev = self.device
+
+        def run(batch: list[list[int]]) -> list[np.ndarray]:
+            ids, mask = pad_right(batch, self.pad_id)
+            start = torch.full((len(batch), 1), self._decoder_start, dtype=torch.long, device=dev)
+            with torch.inference_mode():
+                out = self.model(
+                    input_ids=ids.to(dev),
+                    attention_mask=mask.to(dev),
+                    decoder_input_ids=start,
+                    output_hidden_states=True,
+                )
+            states = _pick_layer(out.decoder_hidden_states, layer)
+            return [states[b, 0].float().cpu().numpy() for b in range(len(batch))]
+
+        if not encoded:
+            width = getattr(self.config, "d_model", None) or self.config.hidden_size
+            return np.zeros((0, int(width)), dtype=np.float32)
+        return np.stack(run_sorted(encoded, length=len, batch_size=batch_size, run_batch=run))

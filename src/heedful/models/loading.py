@@ -1,0 +1,172 @@
+"""``load_model``: a built-in alias, hub id, local folder or ``.gguf`` file -> a ready backend."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from heedful.errors import HeedfulError
+from heedful.models.encoding import needs_bos
+from heedful.models.hf_causal import CausalBackend
+from heedful.models.hf_seq2seq import Seq2SeqBackend
+from heedful.models.registry import get_alias, list_aliases
+
+log = logging.getLogger("heedful.models")
+
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
+# owner/name, as on the Hugging Face hub.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def parse_dtype(dtype: str) -> torch.dtype:
+    """``float32``/``fp32``, ``bfloat16``/``bf16`` or ``float16``/``fp16`` as a torch dtype."""
+    try:
+        return DTYPES[dtype.lower()]
+    except KeyError:
+        raise HeedfulError(f"unknown dtype '{dtype}': use one of float32, bfloat16 (bf16), float16 (fp16)") from None
+
+
+def parse_device(device: str) -> torch.device:
+    """``cpu``, ``cuda`` or ``cuda:N`` (``mps`` where available), checked against this machine."""
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise HeedfulError(f"unknown device '{device}': use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise HeedfulError(f"device '{device}' requested but no CUDA GPU is available (torch.cuda.is_available() is False)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise HeedfulError(f"device '{device}': only {torch.cuda.device_count()} CUDA device(s) here")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise HeedfulError(f"device '{device}' requested but MPS is not available")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise HeedfulError(f"unsupported device '{device}': use cpu, cuda or cuda:N")
+    return dev
+
+
+def set_threads(threads: int | None) -> None:
+    """Size torch's CPU thread pool from ``threads`` or ``$HEEDFUL_THREADS``.
+
+    Without either, torch's default (one thread per physical core) stays; two busy pools
+    on one core make torch several times slower, so lower it when sharing the machine.
+    """
+    if threads is None:
+        env = os.environ.get("HEEDFUL_THREADS")
+        if not env:
+            return
+        try:
+            threads = int(env)
+        except ValueError:
+            raise HeedfulError(f"HEEDFUL_THREADS must be a whole number, not '{env}'") from None
+    if threads < 1:
+        raise HeedfulError(f"threads must be at least 1, not {threads}")
+    torch.set_num_threads(threads)
+
+
+def resolve_source(name_or_path: str) -> tuple[str, str | None]:
+    """``(pretrained, gguf_file)`` for ``from_pretrained``: alias, existing path, or hub id."""
+    alias = get_alias(name_or_path)
+    if alias is not None:
+        return str(alias.resolve()), None
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        if path.suffix.lower() != ".gguf":
+            raise HeedfulError(f"{path}: a model file must be .gguf; for a checkpoint give its folder")
+        return str(path.resolve().parent), path.name
+    if path.is_dir():
+        return str(path), None
+    if path.suffix.lower() == ".gguf" or name_or_path.startswith((".", "/", "~")):
+        raise HeedfulError(f"{name_or_path}: no such file or folder")
+    if _HUB_ID.match(name_or_path):
+        return name_or_path, None
+    raise HeedfulError(
+        f"unknown model '{name_or_path}': not a built-in alias ({', '.join(list_aliases())}), "
+        "an existing path, or a hub id like owner/name"
+    )
+
+
+def _from_pretrained(cls: Any, source: str, what: str, **kwargs: Any) -> Any:
+    try:
+        return cls.from_pretrained(source, **kwargs)
+    except (OSError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise HeedfulError(f"cannot load {what} from '{source}': {first}") from err
+
+
+def load_model(
+    name_or_path: str,
+    *,
+    dtype: str = "float32",
+    device: str = "cpu",
+    adapter: str | None = None,
+    trust_remote_code: bool = False,
+    truncation: str = "left",
+    threads: int | None = None,
+    add_bos_token: bool | None = None,
+    max_length: int | None = None,
+) -> CausalBackend | Seq2SeqBackend:
+    """Load a model and its tokenizer as a backend.
+
+    ``name_or_path``: a built-in alias (``smollm2-135m-instruct``, ``gemma3-270m``), a
+    local checkpoint folder, a ``.gguf`` file, or a hub id (``owner/name``).
+    ``dtype``: float32 (default), bfloat16/bf16 or float16/fp16. ``device``: cpu
+    (default), cuda or cuda:N. ``adapter``: a PEFT adapter folder applied on top.
+    ``truncation``: ``left`` cuts over-long prompts from the left (counted and warned),
+    ``error`` refuses them. ``threads``: torch CPU threads (else ``$HEEDFUL_THREADS``).
+    ``add_bos_token``: score and generate with a leading BOS (default: as lm-eval,
+    only for the Gemma family). ``max_length``: override the context size.
+    """
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+    torch_dtype = parse_dtype(dtype)
+    dev = parse_device(device)
+    set_threads(threads)
+    source, gguf_file = resolve_source(name_or_path)
+    extra: dict[str, Any] = {"trust_remote_code": trust_remote_code}
+    if gguf_file is not None:
+        extra["gguf_file"] = gguf_file
+
+    config = _from_pretrained(AutoConfig, source, "model config", **extra)
+    seq2seq = bool(getattr(config, "is_encoder_decoder", False))
+    model_cls = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
+    model = _from_pretrained(model_cls, source, "model", dtype=torch_dtype, **extra)
+    tokenizer = _from_pretrained(AutoTokenizer, source, "tokenizer", **extra)
+    model.to(device=dev, dtype=torch_dtype)
+    if adapter is not None:
+        model = _apply_adapter(model, adapter)
+    model.eval()
+
+    backend_cls = Seq2SeqBackend if seq2seq else CausalBackend
+    add_bos = needs_bos(config) if add_bos_token is None else add_bos_token
+    return backend_cls(
+        model,
+        tokenizer,
+        name=name_or_path if adapter is None else f"{name_or_path}+{adapter}",
+        add_bos=add_bos and not seq2seq,
+        truncation=truncation,
+        max_length=max_length,
+    )
+
+
+def _apply_adapter(model: Any, adapter: str) -> Any:
+    from peft import PeftModel
+
+    path = Path(adapter).expanduser()
+    if not (path / "adapter_config.json").is_file() and not _HUB_ID.match(adapter):
+        raise HeedfulError(f"{adapter}: not a PEFT adapter folder (no adapter_config.json)")
+    try:
+        return PeftModel.from_pretrained(model, str(path) if path.exists() else adapter, is_trainable=False)
+    except (OSError, ValueError, RuntimeError) as err:
+        raise HeedfulError(f"cannot load adapter '{adapter}': {str(err).splitlines()[0]}") from err
