@@ -1,0 +1,128 @@
+"""Losses: cross-entropy on output tokens only, and the KL alignment term of Sun et al. 2023.
+
+A 135M model with a 49k vocabulary spends most of a naive training step's memory on the
+``(batch, length, vocab)`` logits, yet only target positions carry a loss. The model here
+runs as usual up to its output head; a forward pre-hook on the head hands it an empty
+slice and keeps the hidden states, and the head is then applied only at positions that
+have a label. Going through the model's own ``forward`` keeps every PEFT method working
+(prompt tuning prepends virtual tokens, prefix tuning injects key/values).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from heedful.train.data import IGNORE_INDEX
+
+
+def _unwrap(model: Any) -> Any:
+    """The module that owns ``get_output_embeddings`` (through DDP and PEFT wrappers)."""
+    while hasattr(model, "module") and not hasattr(model, "get_output_embeddings"):
+        model = model.module
+    return model
+
+
+@contextlib.contextmanager
+def _capture_head_input(head: torch.nn.Module) -> Iterator[dict[str, torch.Tensor]]:
+    """While active, the head sees a zero-length sequence; its real input is stored."""
+    box: dict[str, torch.Tensor] = {}
+
+    def hook(_module: torch.nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        if "hidden" in box:  # our own second call: let it through
+            return None
+        box["hidden"] = args[0]
+        return (args[0][..., :0, :], *args[1:])
+
+    handle = head.register_forward_pre_hook(hook)
+    try:
+        yield box
+    finally:
+        handle.remove()
+
+
+def _final_logits(config: Any, logits: torch.Tensor) -> torch.Tensor:
+    """What the model does to its head's output (Gemma's final soft-capping)."""
+    cap = getattr(config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    return logits
+
+
+def output_hidden_and_labels(
+    model: Any, batch: dict[str, torch.Tensor], *, is_seq2seq: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Run ``model`` on ``batch``; return (head input at labelled positions, their labels, head).
+
+    Causal labels are shifted here: the hidden state at position t predicts token t+1.
+    """
+    inner = _unwrap(model)
+    head = inner.get_output_embeddings()
+    labels = batch["labels"]
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    with _capture_head_input(head) as box:
+        if is_seq2seq:
+            decoder_input_ids = inner.prepare_decoder_input_ids_from_labels(labels=labels)
+            model(**inputs, decoder_input_ids=decoder_input_ids, use_cache=False)
+        else:
+            model(**inputs, use_cache=False)
+    hidden = box["hidden"]
+    if is_seq2seq:
+        mask = labels != IGNORE_INDEX
+        return hidden[mask], labels[mask], head
+    # Prompt tuning prepends virtual tokens: the last T positions align with input_ids.
+    hidden = hidden[:, -labels.shape[1] :, :]
+    shifted = labels[:, 1:]
+    mask = shifted != IGNORE_INDEX
+    return hidden[:, :-1, :][mask], shifted[mask], head
+
+
+def output_logits(model: Any, batch: dict[str, torch.Tensor], *, is_seq2seq: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Float32 logits ``(n_labelled, vocab)`` at labelled positions, and those labels."""
+    hidden, labels, head = output_hidden_and_labels(model, batch, is_seq2seq=is_seq2seq)
+    logits = _final_logits(_unwrap(model).config, head(hidden)).float()
+    return logits, labels
+
+
+def output_token_ce(
+    model: Any, batch: dict[str, torch.Tensor], *, is_seq2seq: bool, num_items: int | torch.Tensor | None = None
+) -> tuple[torch.Tensor, int]:
+    """Cross-entropy over output tokens; returns (loss, number of tokens in this batch).
+
+    The loss is the token sum divided by ``num_items`` when given (the token count of a
+    whole accumulated step, so accumulation equals one big batch), else the mean.
+    """
+    logits, labels = output_logits(model, batch, is_seq2seq=is_seq2seq)
+    total = F.cross_entropy(logits, labels, reduction="sum")
+    n = int(labels.numel())
+    denominator = num_items if num_items is not None else max(n, 1)
+    return total / denominator, n
+
+
+def naive_ce(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The model's own loss on full-vocabulary logits (reference for tests and FSDP)."""
+    return model(**batch).loss
+
+
+def kl_divergence(paraphrased_logits: torch.Tensor, reference_logits: torch.Tensor) -> torch.Tensor:
+    """Mean over positions of KL(softmax(paraphrased) || softmax(reference)).
+
+    Both are ``(n_positions, vocab)`` logits at the same target positions, as in Sun et al.
+    2023's alignment loss (their sum over positions j becomes a mean so the weight λ does
+    not depend on target length).
+    """
+    log_p = F.log_softmax(paraphrased_logits.float(), dim=-1)
+    log_q = F.log_softmax(reference_logits.float(), dim=-1)
+    per_position = (log_p.exp() * (log_p - log_q)).sum(dim=-1)
+    return per_position.mean() if per_position.numel() else per_position.sum()
+
+
+def alignment_loss(ce: torch.Tensor, kl: torch.Tensor, lam: float) -> torch.Tensor:
+    """Sun et al. 2023: ``L = (1 - λ) · CE + λ · KL(paraphrased ‖ reference)``."""
+    if not 0.0 <= lam <= 1.0:
+        raise ValueError(f"λ must be in [0, 1], got {lam}")
+    return (1.0 - lam) * ce + lam * kl

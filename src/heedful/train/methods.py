@@ -1,0 +1,73 @@
+"""Which parameters a run trains: full fine-tuning, or a PEFT method (LoRA, prefix, prompt).
+
+Every method works for causal and seq2seq models; PEFT methods wrap the model in a
+``PeftModel`` whose only trainable parameters are the method's own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from heedful.errors import HeedfulError
+
+METHODS: tuple[str, ...] = ("full", "lora", "prefix", "prompt")
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    """Hyper-parameters of the PEFT methods (ignored by ``full``).
+
+    ``lora_target_modules`` None lets peft pick the architecture's defaults (attention
+    query/value projections); ``num_virtual_tokens`` is the prefix / soft-prompt length.
+    """
+
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    lora_target_modules: tuple[str, ...] | None = None
+    num_virtual_tokens: int = 20
+
+
+def apply_method(model: Any, method: str, *, is_seq2seq: bool, config: MethodConfig | None = None) -> Any:
+    """Prepare ``model`` for training with ``method``; returns the (possibly wrapped) model."""
+    config = config or MethodConfig()
+    if method not in METHODS:
+        raise HeedfulError(f"unknown training method '{method}'; expected one of {', '.join(METHODS)}")
+    if method == "full":
+        for param in model.parameters():
+            param.requires_grad_(True)
+        return model
+    from peft import LoraConfig, PrefixTuningConfig, PromptTuningConfig, TaskType, get_peft_model
+
+    task_type = TaskType.SEQ_2_SEQ_LM if is_seq2seq else TaskType.CAUSAL_LM
+    if method == "lora":
+        peft_config: Any = LoraConfig(
+            task_type=task_type,
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=list(config.lora_target_modules) if config.lora_target_modules else None,
+        )
+    elif method == "prefix":
+        peft_config = PrefixTuningConfig(task_type=task_type, num_virtual_tokens=config.num_virtual_tokens)
+    else:
+        peft_config = PromptTuningConfig(task_type=task_type, num_virtual_tokens=config.num_virtual_tokens)
+    return get_peft_model(model, peft_config)
+
+
+def is_peft(model: Any) -> bool:
+    """Whether ``model`` is a PEFT wrapper (its checkpoints hold only adapter weights)."""
+    return hasattr(model, "peft_config")
+
+
+def trainable_state(model: Any) -> dict[str, Any]:
+    """Name -> tensor of every trainable parameter (what a checkpoint must restore)."""
+    return {name: p for name, p in model.named_parameters() if p.requires_grad}
+
+
+def count_parameters(model: Any) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total
