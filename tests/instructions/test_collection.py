@@ -149,6 +149,9 @@ def test_filter_by_task_generic_kind_collection_and_type():
     generic = load_collection(_need("observed_generic.jsonl")) + load_collection(_need("nonsense.jsonl"))
     every = bbl + generic
     own = filter_instructions(every, task="hindu_knowledge")
+    five = filter_instructions(every, task="logical_deduction:five_objects")
+    assert five and five == filter_instructions(every, task="logical_deduction")
+    assert filter_instructions(every, task="logical") == []
     assert own and all(i.task == "hindu_knowledge" for i in own)
     assert len(own) == sum(1 for i in bbl if i.task == "hindu_knowledge")
     with_generic = filter_instructions(every, task="hindu_knowledge", include_generic=True)

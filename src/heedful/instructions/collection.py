@@ -333,7 +333,8 @@ def filter_instructions(
     """Select instructions, keeping their order.
 
     ``task``: keep records written for that task (and, with ``include_generic``, the
-    task-independent ones, ``task`` = null); None keeps records of every task.
+    task-independent ones, ``task`` = null); None keeps records of every task. A
+    BIG-bench subtask ``name:sub`` also gets the records written for ``name``.
     ``kinds``/``collections``: keep only these (collections compare case-insensitively,
     so ``flan`` matches ``Flan``). ``task_type``: keep records of that type (QA/BC/MC).
     """
@@ -343,7 +344,7 @@ def filter_instructions(
         raise HeedfulError(f"task type '{task_type}' is not one of {', '.join(TASK_TYPES)}")
     out = []
     for inst in instructions:
-        if task is not None and inst.task != task and not (include_generic and inst.task is None):
+        if task is not None and not _task_matches(inst.task, task, include_generic):
             continue
         if kind_set is not None and inst.kind not in kind_set:
             continue
@@ -353,3 +354,9 @@ def filter_instructions(
             continue
         out.append(inst)
     return out
+
+
+def _task_matches(record_task: str | None, task: str, include_generic: bool) -> bool:
+    if record_task is None:
+        return include_generic
+    return record_task == task or task.startswith(record_task + ":")
