@@ -1,0 +1,162 @@
+"""``heedful tasks list|show``: output contract and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from heedful.commands.tasks import app
+from heedful.errors import HeedfulError
+from heedful.prompts.bigbench import render_bigbench
+from heedful.tasks.bigbench import bigbench_root, load_bigbench
+from heedful.tasks.spec import load_tasks
+
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+SUPERNI = DATA / "superni" / "tasks"
+BBL_COLLECTION = DATA / "instructions" / "bbl.jsonl"
+
+try:
+    bigbench_root()
+    HAS_BIGBENCH = True
+except HeedfulError:
+    HAS_BIGBENCH = False
+needs_bigbench = pytest.mark.skipif(not HAS_BIGBENCH, reason="bigbench package not installed")
+
+runner = CliRunner()
+
+
+def heedful(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real console entry point (cli.main turns HeedfulError into exit 2)."""
+    return subprocess.run(
+        [sys.executable, "-m", "heedful.cli", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture
+def own_tasks(tmp_path: Path) -> Path:
+    path = tmp_path / "own.jsonl"
+    lines = [
+        {"task": "colors", "input": "Sky?", "options": ["red", "blue"], "gold": 1},
+        {"task": "colors", "input": "Grass?", "options": ["green", "pink"], "gold": 0, "split": "train"},
+        {"task": "capitals", "input": "France", "output": "Paris"},
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def test_list_is_tab_separated(own_tasks):
+    result = runner.invoke(app, ["list", f"jsonl:{own_tasks}"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == ["colors\tmultiple_choice\t2", "capitals\tgeneration\t1"]
+
+
+@needs_bigbench
+def test_list_bigbench_matches_loader():
+    result = runner.invoke(app, ["list", "bigbench:logical_deduction,winowhy"])
+    assert result.exit_code == 0, result.output
+    tasks = load_tasks("bigbench:logical_deduction,winowhy")
+    assert result.output.splitlines() == [f"{t.name}\t{t.type.value}\t{len(t.instances)}" for t in tasks]
+
+
+def test_show_json_contract(own_tasks):
+    result = runner.invoke(app, ["show", f"jsonl:{own_tasks}", "--json"])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.output.splitlines()]
+    assert [(r["task"], r["instance_id"]) for r in records] == [("colors", "0"), ("capitals", "0")]
+    assert set(records[0]) == {"task", "instance_id", "prompt", "references", "options", "gold"}
+    assert records[0]["prompt"] == "\nQ: Sky?\n  choice: " + records[0]["prompt"].split("choice: ", 1)[1]
+    assert (records[0]["options"], records[0]["gold"], records[0]["references"]) == (["red", "blue"], 1, ["blue"])
+    assert (records[1]["prompt"], records[1]["options"], records[1]["gold"]) == ("\nQ: France\nA: ", None, None)
+    train = runner.invoke(app, ["show", f"jsonl:{own_tasks}", "--split", "train", "--json", "--task", "colors"])
+    assert [json.loads(line)["instance_id"] for line in train.output.splitlines()] == ["1"]
+
+
+@needs_bigbench
+def test_show_bigbench_default_rendering_and_limit():
+    result = runner.invoke(app, ["show", "bigbench:hindu_knowledge", "--limit", "3", "--json", "--seed", "2"])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.output.splitlines()]
+    (task,) = load_bigbench("hindu_knowledge", seed=2)
+    assert len(records) == 3
+    for record, inst in zip(records, task.instances):
+        assert record["prompt"] == render_bigbench(task, inst)
+        assert record["options"] == list(inst.options) and record["gold"] == inst.gold
+    plain = runner.invoke(app, ["show", "bigbench:hindu_knowledge", "--limit", "1"])
+    assert "Trimurti?" in plain.output and "* [" in plain.output
+
+
+@pytest.mark.skipif(not SUPERNI.is_dir(), reason=f"SuperNI data not found at {SUPERNI}")
+def test_show_with_superni_encoding():
+    encode = pytest.importorskip("heedful.prompts.superni").encode
+    file = sorted(SUPERNI.glob("*.json"))[0]
+    result = runner.invoke(app, ["show", f"superni:{file}", "--encoding", "def+pos2", "--limit", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    (task,) = load_tasks(f"superni:{file}")
+    records = [json.loads(line) for line in result.output.splitlines()]
+    assert [r["prompt"] for r in records] == [encode(task, i.input, "def+pos2") for i in task.split("test")[:2]]
+
+
+@needs_bigbench
+@pytest.mark.skipif(not BBL_COLLECTION.is_file(), reason=f"instruction collection not found at {BBL_COLLECTION}")
+def test_show_with_instruction_record():
+    render_instruction = pytest.importorskip("heedful.instructions.render").render_instruction
+    load_collection = pytest.importorskip("heedful.instructions.collection").load_collection
+    result = runner.invoke(
+        app,
+        ["show", "bigbench:hindu_knowledge", "--instructions", str(BBL_COLLECTION),
+         "--instruction-id", "NIV2/QA/1", "--limit", "2", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    (task,) = load_bigbench("hindu_knowledge")
+    record = next(i for i in load_collection(BBL_COLLECTION) if i.id == "NIV2/QA/1" and i.task == "hindu_knowledge")
+    for line, inst in zip(result.output.splitlines(), task.instances):
+        expected = render_instruction(record, task, inst)
+        got = json.loads(line)
+        assert got["prompt"] == expected.prompt
+        assert got["options"] == list(expected.choices) and got["gold"] == expected.gold
+        assert got["references"] == list(expected.references)
+    _heedful_error(
+        ["show", "bigbench:hindu_knowledge", "--instructions", str(BBL_COLLECTION), "--instruction-id", "No/Such/1"],
+        "no instruction with id 'No/Such/1'",
+    )
+
+
+def _one_line_error(proc: subprocess.CompletedProcess[str], pattern: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert pattern in lines[0], lines[0]
+
+
+def test_console_errors_exit_2_with_one_line(tmp_path):
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"input": "a", "output": "b"}\n{"input": "a" "output": "b"}\n')
+    _one_line_error(heedful("tasks", "show", f"jsonl:{broken}", "--json"), f"{broken}:2:15: malformed JSON")
+    _one_line_error(heedful("tasks", "list", "glue:sst2"), "unknown task spec 'glue:sst2' (valid: superni:")
+
+
+def _heedful_error(args: list[str], pattern: str) -> None:
+    """In-process: the command raises HeedfulError (which cli.main prints, exit 2)."""
+    result = runner.invoke(app, args)
+    assert isinstance(result.exception, HeedfulError), result.output
+    message = str(result.exception)
+    assert "\n" not in message and pattern in message, message
+
+
+def test_user_errors_are_heedful_errors(tmp_path, own_tasks):
+    missing = tmp_path / "missing.jsonl"
+    missing.write_text('{"output": "b"}\n')
+    _heedful_error(["list", f"jsonl:{missing}"], f"{missing}:1: missing field 'input'")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    _heedful_error(["list", f"jsonl:{empty}"], "no instances (empty file)")
+    _heedful_error(["show", f"jsonl:{own_tasks}", "--task", "colors", "--split", "val"], "no instances in split 'val'")
+    _heedful_error(["show", f"jsonl:{own_tasks}", "--task", "nope"], "no task 'nope'")
+    _heedful_error(["show", f"jsonl:{own_tasks}", "--encoding", "def", "--instruction-id", "x"], "exclude each other")
+    _heedful_error(["show", f"jsonl:{own_tasks}", "--instruction-id", "x"], "go together")
+    _heedful_error(["show", f"jsonl:{own_tasks}", "--split", "dev"], "--split must be one of")
