@@ -18,6 +18,11 @@ How BIG-bench's ``JsonTask`` (``bigbench/api/json_task.py``) is mirrored:
   ``append_choices_to_input`` (``"false"`` in ``logic_grid_puzzle``) is taken by its
   Python truth value, as BIG-bench does, so the choices *are* appended.
 
+Each instance's ``id`` is the example's index in its ``task.json`` (so ids skip dropped
+duplicates); ``metadata`` holds ``base_task`` (the top-level task name, the one
+instruction collections use), keywords, metrics, preferred score and the file path, never
+the canary string.
+
 Differences, on purpose: the gold option is the one with the highest score and, when
 several share it, the *last* one (the convention of the instruction collections of Sun
 et al. 2023); BIG-bench's generative target takes the first. Options are shuffled per
