@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from heedful.errors import HeedfulError
+from heedful.tasks.sampling import select_instances
+from heedful.train.checkpoint import latest_checkpoint
+from heedful.train.data import render_examples, tokenize_all
+from heedful.train.methods import apply_method
+from heedful.train.trainer import LoopConfig, lr_factor, train_loop
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _features(tasks, tokenizer, n=12, seq2seq=False):
+    task = tasks[0]
+    examples = render_examples(task, select_instances(task, "train", n, seed=0), "none")
+    return tokenize_all(examples, tokenizer, is_seq2seq=seq2seq, max_source_length=40, max_target_length=6)
+
+
+def _weights(model):
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+@pytest.mark.parametrize("arch", ["llama", "t5"])
+def test_loss_decreases(arch, tasks, causal_tokenizer, t5_tokenizer, tiny_llama, tiny_t5, tmp_path):
+    seq2seq = arch == "t5"
+    tokenizer = t5_tokenizer if seq2seq else causal_tokenizer
+    model = (tiny_t5 if seq2seq else tiny_llama)(len(tokenizer)).train()
+    features = _features(tasks, tokenizer, seq2seq=seq2seq)
+    config = LoopConfig(learning_rate=3e-3, epochs=6, batch_size=4)
+    result = train_loop(model, tokenizer, features, config, tmp_path, is_seq2seq=seq2seq, show_progress=False)
+    per_epoch = len(result.state.losses) // 6
+    first, last = result.state.losses[:per_epoch], result.state.losses[-per_epoch:]
+    assert sum(last) / len(last) < 0.75 * sum(first) / len(first)
+    assert result.state.step == 6 * 3 and latest_checkpoint(tmp_path) == result.checkpoint
+
+
+def test_resume_in_process_equals_uninterrupted(tasks, causal_tokenizer, tiny_llama, tmp_path):
+    features = _features(tasks, causal_tokenizer)
+    config = LoopConfig(learning_rate=3e-3, epochs=2, batch_size=2, grad_accum=2, save_every=1)
+
+    def fresh():
+        torch.manual_seed(1)
+        return apply_method(tiny_llama(len(causal_tokenizer)), "lora", is_seq2seq=False).train()
+
+    full = fresh()
+    train_loop(full, causal_tokenizer, features, config, tmp_path / "a", is_seq2seq=False, show_progress=False)
+    part = fresh()
+    first = LoopConfig(**{**config.__dict__, "max_steps": 4})
+    train_loop(part, causal_tokenizer, features, first, tmp_path / "b", is_seq2seq=False, show_progress=False)
+    resumed = fresh()  # new model object: weights, optimizer and RNG come from the checkpoint
+    result = train_loop(resumed, causal_tokenizer, features, config, tmp_path / "b", is_seq2seq=False, show_progress=False)
+    assert result.resumed_from is not None and result.resumed_from.name == "step-00000004"
+    expected = _weights(full)
+    for name, value in _weights(resumed).items():
+        torch.testing.assert_close(value, expected[name], rtol=0, atol=1e-6)
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tasks, causal_tokenizer, tiny_llama, tmp_path):
+    model = tiny_llama(len(causal_tokenizer)).train()
+    features = _features(tasks, causal_tokenizer)
+    config = LoopConfig(learning_rate=1e-3, epochs=3, batch_size=2, save_every=2)
+
+    def poison(state):
+        if state.step == 3:
+            with torch.no_grad():
+                model.model.embed_tokens.weight.fill_(float("nan"))
+
+    with pytest.raises(HeedfulError, match=r"step 4: loss is nan .*step-00000002"):
+        train_loop(model, causal_tokenizer, features, config, tmp_path, is_seq2seq=False, on_step=poison, show_progress=False)
+    good = latest_checkpoint(tmp_path)
+    assert good is not None and good.name == "step-00000002"
+    assert all(torch.isfinite(t).all() for t in load_file(str(good / "model.safetensors")).values())
+
+
+def test_lr_schedules():
+    constant = LoopConfig()
+    assert [lr_factor(s, 10, constant) for s in (0, 5, 9)] == [1.0, 1.0, 1.0]
+    linear = LoopConfig(schedule="linear", warmup_steps=2)
+    assert [lr_factor(s, 10, linear) for s in (0, 1, 2, 10)] == [0.5, 1.0, 1.0, 0.0]
+
+
+SCRIPT = """
+import json, sys, time
+import torch
+from safetensors.torch import save_file
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from heedful.tasks.superni import load_superni
+from heedful.tasks.sampling import select_instances
+from heedful.train.data import render_examples, tokenize_all
+from heedful.train.methods import apply_method
+from heedful.train.trainer import LoopConfig, train_loop
+
+torch.set_num_threads(1)
+model_dir, task_file, ckpt, out, sleep = sys.argv[1:6]
+tokenizer = AutoTokenizer.from_pretrained(model_dir)
+torch.manual_seed(0)
+model = apply_method(AutoModelForCausalLM.from_pretrained(model_dir), "lora", is_seq2seq=False).train()
+task = load_superni(task_file)[0]
+examples = render_examples(task, select_instances(task, "train", 16, seed=0), "none")
+features = tokenize_all(examples, tokenizer, is_seq2seq=False, max_source_length=40, max_target_length=6)
+config = LoopConfig(learning_rate=3e-3, epochs=2, batch_size=2, grad_accum=2, save_every=2)
+result = train_loop(model, tokenizer, features, config, ckpt, is_seq2seq=False, show_progress=False,
+                    on_step=lambda state: time.sleep(float(sleep)))
+save_file({n: p.detach().contiguous() for n, p in model.named_parameters() if p.requires_grad}, out)
+print("RESUMED_FROM", result.resumed_from)
+"""
+
+
+def _launch(script, tiny_llama_dir, task_file, ckpt, out, sleep):
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
+    args = [sys.executable, str(script), str(tiny_llama_dir), task_file, str(ckpt), str(out), str(sleep)]
+    return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_killed_run_resumes_to_the_same_weights(tasks, tiny_llama_dir, tmp_path):
+    script = tmp_path / "train_tiny.py"
+    script.write_text(SCRIPT)
+    task_file = tasks[0].metadata["file"]
+
+    straight = _launch(script, tiny_llama_dir, task_file, tmp_path / "a", tmp_path / "a.safetensors", 0)
+    out, err = straight.communicate(timeout=300)
+    assert straight.returncode == 0, err
+
+    victim = _launch(script, tiny_llama_dir, task_file, tmp_path / "b", tmp_path / "b.safetensors", 0.5)
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        latest = latest_checkpoint(tmp_path / "b")
+        if latest is not None and latest.name >= "step-00000004":
+            break
+        assert victim.poll() is None, victim.communicate()[1]
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=30)
+    assert victim.returncode == -signal.SIGKILL
+    assert not (tmp_path / "b.safetensors").exists()  # it really died mid-run
+
+    resumed = _launch(script, tiny_llama_dir, task_file, tmp_path / "b", tmp_path / "b.safetensors", 0)
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert "RESUMED_FROM None" not in out
+    a, b = load_file(str(tmp_path / "a.safetensors")), load_file(str(tmp_path / "b.safetensors"))
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(b[name], a[name], rtol=0, atol=1e-6)
