@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from heedful.instructions.builtin import builtin_instructions, designer_instruction, mmlu_subject
+from heedful.errors import HeedfulError
+from heedful.instructions.builtin import (
+    builtin_instructions,
+    designer_instruction,
+    mmlu_subject,
+    superni_instruction,
+)
 from heedful.instructions.collection import load_collection, save_collection
 from heedful.instructions.render import render_instruction
 from heedful.tasks.types import BigBenchFormat, Instance, Task, TaskType
@@ -92,6 +98,24 @@ def test_superni_designer_matches_the_def_encoding():
             out = render_instruction(designer, task, instance)
             assert out.prompt == encode_superni(task, text, "def")
             assert out.references == ("out",)
+
+
+def test_every_superni_encoding_as_an_instruction_matches_the_encoder():
+    if not SUPERNI.is_dir():
+        pytest.skip(f"SuperNI tasks not found under {SUPERNI}")
+    from heedful.prompts.superni import SUPERNI_ENCODINGS, encode_superni
+    from heedful.tasks.superni import load_superni_task
+
+    for file in sorted(SUPERNI.glob("*.json"))[::20]:
+        task = load_superni_task(file)
+        for encoding in SUPERNI_ENCODINGS:
+            instruction = superni_instruction(task, encoding)
+            assert (instruction.id, instruction.collection) == (f"superni/{encoding}", "superni")
+            for text in [inst.input for inst in task.instances[:5]] + ["  x {y} ", "why?"]:
+                instance = Instance(id="x", input=text, references=("out",))
+                assert render_instruction(instruction, task, instance).prompt == encode_superni(task, text, encoding)
+    with pytest.raises(HeedfulError, match="unknown SuperNI encoding"):
+        superni_instruction(task, "def+pos9")
 
 
 def _mmlu_task(subject: str, rows: int = 5) -> Task:

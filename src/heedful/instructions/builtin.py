@@ -19,6 +19,7 @@ the same renderer, demonstrations and perturbations as every collected instructi
 
 from __future__ import annotations
 
+from heedful.errors import HeedfulError
 from heedful.instructions.safe_format import escape_braces
 from heedful.instructions.types import Instruction, OptionsSpec
 from heedful.tasks.types import BigBenchFormat, Task, TaskType
@@ -74,24 +75,47 @@ def _bigbench(task: Task, fmt: BigBenchFormat) -> Instruction:
 
 
 def _superni(task: Task) -> Instruction:
+    template, extra = _superni_template(task, "def")
+    return _make(task, template, "superni:def", answer="text", **extra)
+
+
+def superni_instruction(task: Task, encoding: str = "def") -> Instruction:
+    """A SuperNI encoding (``def``, ``def+pos2``, ``none``...) of ``task`` as an instruction.
+
+    Renders byte-identical to ``heedful.prompts.superni.encode_superni(task, input,
+    encoding)`` (without token truncation). Kind ``designer`` (``none`` for the
+    encoding without definition or examples), collection ``superni``.
+    """
+    from heedful.prompts.superni import SUPERNI_ENCODINGS
+
+    if encoding not in SUPERNI_ENCODINGS:
+        raise HeedfulError(f"unknown SuperNI encoding '{encoding}'; expected one of {', '.join(SUPERNI_ENCODINGS)}")
+    template, extra = _superni_template(task, encoding)
+    return Instruction(
+        id=f"superni/{encoding}",
+        template=template,
+        kind="designer" if encoding != "none" else "none",
+        collection="superni",
+        task=task.name,
+        answer="text",
+        origin=f"builtin:superni:{encoding}",
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def _superni_template(task: Task, encoding: str) -> tuple[str, dict[str, object]]:
     # Built from the encoder itself, so the template follows any change to it. The
     # encoder strips the input and appends "." unless it ends in punctuation: the
     # extract pattern does the strip, the input_period field the period.
     from heedful.prompts.superni import encode_superni
 
-    rendered = encode_superni(task, _SENTINEL, "def")
+    rendered = encode_superni(task, _SENTINEL, encoding)
     marker = _SENTINEL + "."  # the sentinel never ends in punctuation, so "." follows it
     if rendered.count(marker) != 1 or rendered.count(_SENTINEL) != 1:
-        raise RuntimeError("SuperNI 'def' encoding no longer places the input once as 'Input: <input>.'")
+        raise RuntimeError(f"SuperNI '{encoding}' encoding no longer places the input once as 'Input: <input>.'")
     template = escape_braces(rendered).replace(marker, "{input}{input_period}")
-    return _make(
-        task,
-        template,
-        "superni:def",
-        extract=_STRIP_INPUT,
-        extra_fields={"input_period": "input_period"},
-        answer="text",
-    )
+    extra = {"extract": _STRIP_INPUT, "extra_fields": {"input_period": "input_period"}}
+    return template, extra
 
 
 def mmlu_subject(task: Task) -> str:
