@@ -49,8 +49,9 @@ def encoding_instruction(task: Task, encoding: str) -> Instruction:
 
 
 def base_task_name(task: Task) -> str:
-    """The collection-level task name: BIG-bench subtasks ``a:b`` share records of ``a``."""
-    return task.name.split(":", 1)[0]
+    """The collection-level task name: BIG-bench subtasks ``a:b`` share records of ``a``,
+    MMLU subjects share records of ``mmlu`` (loaders record it as ``metadata["base_task"]``)."""
+    return str(task.metadata.get("base_task") or task.name.split(":", 1)[0])
 
 
 def task_type_code(task: Task, known: Sequence[Instruction] = ()) -> str | None:
