@@ -1,0 +1,448 @@
+"""Training runs as research designs: STL / MTL at sample budgets, chained pre-finetuning.
+
+Gupta 2023 ("Instruction Tuned Models are Quick Learners") fine-tunes an instruction-tuned
+model on downstream SuperNI tasks with N training instances per task, either one model
+per task (single-task learning, STL) or one model on the mixture (multi-task learning,
+MTL), with and without instructions in the prompt (encoding ``def+pos2`` vs ``none``), and
+chains a pre-finetuning run into a downstream one (``init_from``). Kung & Peng 2023 train
+on altered instructions (``perturb``: simplified definitions, delusive demonstrations).
+
+A run folder holds ``train_config.json`` (config, versions, seeds), ``heedful.sqlite``
+(the training run and every evaluation's records), and per unit (the MTL model, or one
+folder per STL task) ``checkpoints/``, ``final/`` (the model or adapter and tokenizer,
+safetensors) and the evaluation files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import random
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from heedful.errors import HeedfulError
+from heedful.tasks.types import Task
+from heedful.train.methods import METHODS, MethodConfig
+
+log = logging.getLogger("heedful.train")
+
+SETTINGS: tuple[str, ...] = ("stl", "mtl")
+PERTURBATIONS: tuple[str, ...] = ("none", "simplified", "delusive")
+CONFIG_FILE = "train_config.json"
+FINAL = "final"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run (stored with its results).
+
+    Defaults follow Tk-Instruct and Gupta 2023: SuperNI ``def+pos2`` prompts, learning
+    rate 5e-5, 2 epochs, constant schedule, 1024 source and 128 target tokens.
+    """
+
+    model: str = "smollm2-135m-instruct"
+    tasks: str = ""
+    encoding: str = "def+pos2"
+    setting: str = "mtl"
+    budget: str = "all"
+    seed: int = 0
+    method: str = "full"
+    init_from: str | None = None
+    perturb: str = "none"
+    label_space_file: str | None = None
+    # optimisation
+    learning_rate: float = 5e-5
+    epochs: int = 2
+    max_steps: int | None = None
+    batch_size: int = 8
+    grad_accum: int = 1
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    max_grad_norm: float | None = 1.0
+    group_by_length: bool = True
+    max_source_length: int = 1024
+    max_target_length: int = 128
+    mixed_precision: str = "no"
+    loss: str = "output"
+    dtype: str = "float32"
+    device: str = "cpu"
+    # PEFT
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    lora_target_modules: list[str] | None = None
+    num_virtual_tokens: int = 20
+    # checkpoints
+    save_every: int | None = None
+    keep_checkpoints: int = 2
+    # evaluation at the end
+    evaluate: bool = True
+    eval_instructions: str | None = None
+    eval_split: str = "test"
+    eval_limit: int | None = None
+    eval_max_new_tokens: int = 128
+    eval_batch_size: int = 8
+
+    def validate(self) -> None:
+        from heedful.prompts.superni import ENCODING_NAMES
+        from heedful.tasks.sampling import parse_budget
+
+        if self.setting not in SETTINGS:
+            raise HeedfulError(f"unknown setting '{self.setting}'; expected stl or mtl")
+        if self.method not in METHODS:
+            raise HeedfulError(f"unknown method '{self.method}'; expected one of {', '.join(METHODS)}")
+        if self.perturb not in PERTURBATIONS:
+            raise HeedfulError(f"unknown perturbation '{self.perturb}'; expected one of {', '.join(PERTURBATIONS)}")
+        if self.encoding not in ENCODING_NAMES:
+            raise HeedfulError(f"unknown encoding '{self.encoding}'; expected one of {', '.join(ENCODING_NAMES)}")
+        parse_budget(self.budget)
+
+    def method_config(self) -> MethodConfig:
+        targets = tuple(self.lora_target_modules) if self.lora_target_modules else None
+        return MethodConfig(self.lora_r, self.lora_alpha, self.lora_dropout, targets, self.num_virtual_tokens)
+
+    def loop_config(self) -> Any:
+        from heedful.train.trainer import LoopConfig
+
+        names = {f.name for f in dataclasses.fields(LoopConfig)}
+        return LoopConfig(**{k: v for k, v in dataclasses.asdict(self).items() if k in names})
+
+
+@dataclass(frozen=True)
+class TrainUnit:
+    """One model to train: ``name`` is its subfolder (``""`` for the MTL model)."""
+
+    name: str
+    tasks: tuple[Task, ...]
+
+
+@dataclass
+class UnitResult:
+    name: str
+    directory: Path
+    model_dir: Path
+    examples: int
+    steps: int
+    final_loss: float | None
+    eval_run_id: str | None = None
+    eval_summary: dict[str, Any] | None = None
+
+
+def plan_units(tasks: Sequence[Task], setting: str) -> list[TrainUnit]:
+    """STL: one unit per task (in its own folder); MTL: one unit on the mixture."""
+    if setting == "stl":
+        names = [t.name for t in tasks]
+        if len(set(names)) != len(names):
+            raise HeedfulError("STL needs distinct task names (one model folder per task)")
+        return [TrainUnit(_safe_name(t.name), (t,)) for t in tasks]
+    return [TrainUnit("", tuple(tasks))]
+
+
+def _safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def perturbation(config: TrainConfig) -> Callable[[Task], Task] | None:
+    """The task transform of ``--perturb`` (Kung & Peng 2023), applied to training prompts."""
+    if config.perturb == "none":
+        return None
+    from heedful.instructions import perturb as P
+
+    labels: dict[str, tuple[tuple[str, ...] | None, str]] = {}
+    if config.label_space_file:
+        labels = P.load_label_space_file(config.label_space_file)
+
+    def transform(task: Task) -> Task:
+        space, description = labels.get(task.name, (None, ""))
+        if config.perturb == "simplified":
+            return P.simplified_task(task, label_space=space, output_description=description or None)
+        return P.delusive_demonstrations(task, seed=config.seed, label_space=space)
+
+    return transform
+
+
+def unit_examples(unit: TrainUnit, config: TrainConfig, tokenizer: Any) -> list[Any]:
+    """The rendered training pairs of a unit: each task's train split cut to the budget."""
+    from heedful.tasks.sampling import select_instances
+    from heedful.train.data import render_examples
+
+    transform = perturbation(config)
+    examples = []
+    for task in unit.tasks:
+        chosen = select_instances(task, "train", config.budget, seed=config.seed)
+        if not chosen:
+            raise HeedfulError(f"task {task.name}: no training instances (split 'train' is empty)")
+        examples.extend(
+            render_examples(
+                task,
+                chosen,
+                config.encoding,
+                tokenizer=tokenizer,
+                max_source_length=config.max_source_length,
+                transform=transform,
+            )
+        )
+    return examples
+
+
+def _seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def _init_source(config: TrainConfig, unit: TrainUnit) -> tuple[str, str | None]:
+    """(model to load, adapter to apply) for a unit, following ``init_from`` if set."""
+    if not config.init_from:
+        return config.model, None
+    run = Path(config.init_from)
+    previous = run / CONFIG_FILE
+    if not previous.is_file():
+        raise HeedfulError(f"{config.init_from}: not a heedful training run (no {CONFIG_FILE})")
+    prev = json.loads(previous.read_text())["config"]
+    candidates = [run / unit.name / FINAL, run / FINAL] if unit.name else [run / FINAL]
+    for folder in candidates:
+        if (folder / "adapter_config.json").is_file():
+            return prev["model"], str(folder)
+        if (folder / "config.json").is_file():
+            return str(folder), None
+    raise HeedfulError(f"{config.init_from}: no finished model for '{unit.name or 'mtl'}' (looked in {FINAL}/)")
+
+
+def load_for_training(config: TrainConfig, unit: TrainUnit) -> tuple[Any, Any, bool]:
+    """(model ready to train, tokenizer, is_seq2seq) for one unit."""
+    from heedful.models import load_model
+    from heedful.train.methods import apply_method, is_peft
+
+    source, adapter = _init_source(config, unit)
+    backend = load_model(source, dtype=config.dtype, device="cpu")
+    model, tokenizer, seq2seq = backend.model, backend.tokenizer, backend.is_seq2seq
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    _seed_everything(config.seed)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter, is_trainable=True)
+        if config.method == "full" or not _same_peft_method(model, config.method):
+            if not hasattr(model, "merge_and_unload") or _is_prompt_learning(model):
+                raise HeedfulError(
+                    f"{config.init_from}: a {model.peft_config['default'].peft_type} adapter cannot be merged; "
+                    f"continue with the same --method"
+                )
+            model = model.merge_and_unload()
+    if not is_peft(model):
+        model = apply_method(model, config.method, is_seq2seq=seq2seq, config=config.method_config())
+    model.train()
+    return model, tokenizer, seq2seq
+
+
+def _is_prompt_learning(model: Any) -> bool:
+    cfg = model.peft_config.get("default")
+    return bool(getattr(cfg, "is_prompt_learning", False))
+
+
+def _same_peft_method(model: Any, method: str) -> bool:
+    kind = str(model.peft_config["default"].peft_type).lower()
+    return {"lora": "lora", "prefix": "prefix_tuning", "prompt": "prompt_tuning"}[method] in kind if method != "full" else False
+
+
+def save_final(model: Any, tokenizer: Any, folder: Path) -> Path:
+    """Save the model (or adapter) and tokenizer as safetensors, atomically (temp folder + rename)."""
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    for attr in ("hf_quantizer",):  # a GGUF-loaded model refuses to save until these go
+        if getattr(model, attr, None) is not None:
+            setattr(model, attr, None)
+    if getattr(getattr(model, "config", None), "quantization_config", None) is not None:
+        model.config.quantization_config = None
+        model.is_quantized = False
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(tmp, folder)
+    return folder
+
+
+def _eval_task_spec(config: TrainConfig, unit: TrainUnit) -> str:
+    """The task spec the evaluation loads: the unit's own task file for SuperNI STL."""
+    if unit.name and len(unit.tasks) == 1 and unit.tasks[0].source == "superni":
+        file = unit.tasks[0].metadata.get("file")
+        if file:
+            return f"superni:{file}"
+    return config.tasks
+
+
+def evaluate_unit(
+    config: TrainConfig, unit: TrainUnit, model: Any, tokenizer: Any, seq2seq: bool, unit_dir: Path, show_progress: bool
+) -> Any:
+    """Evaluate the trained model in memory with the evaluation engine; files go to ``unit_dir``."""
+    from heedful.evaluate.runner import EvalConfig, evaluate
+    from heedful.models.hf_causal import CausalBackend
+    from heedful.models.hf_seq2seq import Seq2SeqBackend
+    from heedful.train.methods import is_peft
+
+    model.eval()
+    final = unit_dir / FINAL
+    eval_config = EvalConfig(
+        model=str(final) if not is_peft(model) else config.model,
+        adapter=str(final) if is_peft(model) else None,
+        tasks=_eval_task_spec(config, unit),
+        instructions=config.eval_instructions or f"superni:{config.encoding}",
+        split=config.eval_split,
+        limit=config.eval_limit,
+        seed=config.seed,
+        dtype=config.dtype,
+        device=config.device,
+        max_new_tokens=config.eval_max_new_tokens,
+        batch_size=config.eval_batch_size,
+    )
+    backend_cls = Seq2SeqBackend if seq2seq else CausalBackend
+    backend = backend_cls(model, tokenizer, name=eval_config.model)
+    return evaluate(eval_config, unit_dir, backend=backend, show_progress=show_progress)
+
+
+def run_id_for(config: TrainConfig) -> str:
+    from heedful.store import content_hash
+
+    return "train-" + content_hash(dataclasses.asdict(config))[:16]
+
+
+def run_training(
+    config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    tasks: Sequence[Task] | None = None,
+    accelerator: Any = None,
+    resume: bool = True,
+    show_progress: bool = True,
+    on_step: Callable[[Any], None] | None = None,
+) -> list[UnitResult]:
+    """Train every unit of ``config`` (STL: one per task, MTL: one) and evaluate each.
+
+    ``tasks`` overrides loading ``config.tasks`` (for callers that already hold tasks).
+    Re-running the same command resumes: finished units are skipped, an interrupted one
+    continues from its last checkpoint.
+    """
+    from heedful.io import write_json_atomic
+    from heedful.models.encoding import needs_bos
+    from heedful.provenance import environment
+    from heedful.store import Store
+    from heedful.train.data import tokenize_all
+    from heedful.train.trainer import make_accelerator, train_loop
+
+    config.validate()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if tasks is None:
+        if not config.tasks:
+            raise HeedfulError("no tasks: pass --tasks (e.g. superni:PATH)")
+        from heedful.tasks.spec import load_tasks
+
+        tasks = load_tasks(config.tasks, seed=config.seed, shuffle_options=False)
+    units = plan_units(tasks, config.setting)
+    run_id = run_id_for(config)
+    provenance = {
+        "run_id": run_id,
+        "config": dataclasses.asdict(config),
+        "environment": environment(),
+        "seeds": {"seed": config.seed, "data_order": config.seed, "budget_sample": config.seed},
+        "units": [{"name": u.name or "mtl", "tasks": [t.name for t in u.tasks]} for u in units],
+    }
+    accelerator = accelerator or make_accelerator(config.mixed_precision, cpu=config.device == "cpu")
+    if accelerator.is_main_process:
+        write_json_atomic(out / CONFIG_FILE, provenance)
+        with Store(out / "heedful.sqlite") as store:
+            store.start_run(run_id, "train", {"config": provenance["config"], "units": provenance["units"]}, provenance["environment"])
+
+    results: list[UnitResult] = []
+    for unit in units:
+        unit_dir = out / unit.name if unit.name else out
+        done_file = unit_dir / "unit.json"
+        if resume and done_file.is_file():
+            results.append(UnitResult(**_load_unit(done_file)))
+            continue
+        model, tokenizer, seq2seq = load_for_training(config, unit)
+        examples = unit_examples(unit, config, tokenizer)
+        features = tokenize_all(
+            examples,
+            tokenizer,
+            is_seq2seq=seq2seq,
+            max_source_length=config.max_source_length,
+            max_target_length=config.max_target_length,
+            add_bos=not seq2seq and needs_bos(model.config),
+        )
+        loop = train_loop(
+            model,
+            tokenizer,
+            features,
+            config.loop_config(),
+            unit_dir / "checkpoints",
+            is_seq2seq=seq2seq,
+            accelerator=accelerator,
+            resume=resume,
+            on_step=on_step,
+            show_progress=show_progress,
+        )
+        trained = accelerator.unwrap_model(model)
+        result = UnitResult(
+            name=unit.name or "mtl",
+            directory=unit_dir,
+            model_dir=unit_dir / FINAL,
+            examples=len(features),
+            steps=loop.state.step,
+            final_loss=loop.state.losses[-1] if loop.state.losses else None,
+        )
+        if accelerator.is_main_process:
+            save_final(trained, tokenizer, unit_dir / FINAL)
+            if config.evaluate:
+                evaluation = evaluate_unit(config, unit, trained, tokenizer, seq2seq, unit_dir, show_progress)
+                result.eval_run_id, result.eval_summary = evaluation.run_id, evaluation.summary
+                if unit_dir != out:  # STL: gather every task's records in the run's store
+                    _mirror_eval(out / "heedful.sqlite", unit_dir / "heedful.sqlite", evaluation)
+            write_json_atomic(done_file, _dump_unit(result))
+        accelerator.wait_for_everyone()
+        accelerator.free_memory()
+        results.append(result)
+    if accelerator.is_main_process:
+        with Store(out / "heedful.sqlite") as store:
+            store.finish_run(run_id)
+    return results
+
+
+def _mirror_eval(run_store: Path, unit_store: Path, evaluation: Any) -> None:
+    from heedful.store import Store
+
+    with Store(unit_store) as source:
+        info = source.run(evaluation.run_id)
+    with Store(run_store) as store:
+        if info is not None:
+            store.start_run(evaluation.run_id, "eval", info["config"], info["environment"])
+        store.put_records(evaluation.run_id, evaluation.records)
+        store.finish_run(evaluation.run_id)
+
+
+def _dump_unit(result: UnitResult) -> dict[str, Any]:
+    data = dataclasses.asdict(result)
+    data["directory"], data["model_dir"] = str(result.directory), str(result.model_dir)
+    return data
+
+
+def _load_unit(path: Path) -> dict[str, Any]:
+    data = json.loads(path.read_text())
+    data["directory"], data["model_dir"] = Path(data["directory"]), Path(data["model_dir"])
+    return data

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from heedful.errors import HeedfulError
+from heedful.store import Store
+from heedful.tasks.sampling import select_instances
+from heedful.train.recipes import TrainConfig, plan_units, run_training, unit_examples
+
+
+def _config(tasks, tiny_llama_dir, **kw):
+    spec = "+".join(f"superni:{t.metadata['file']}" for t in tasks)
+    base = dict(
+        model=str(tiny_llama_dir), tasks=spec, encoding="none", budget="4", epochs=1, batch_size=2,
+        learning_rate=1e-3, max_source_length=48, max_target_length=6, eval_limit=2, eval_max_new_tokens=3,
+    )
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.mark.parametrize("budget, seed", [("4", 0), ("4", 7), ("0.01", 0), ("all", 0)])
+def test_budget_selects_the_split_instances(tasks, causal_tokenizer, budget, seed):
+    config = TrainConfig(tasks="x", budget=budget, seed=seed, encoding="none")
+    unit = plan_units(tasks, "mtl")[0]
+    examples = unit_examples(unit, config, causal_tokenizer)
+    expected = [i.id for t in tasks for i in select_instances(t, "train", budget, seed=seed)]
+    assert [e.instance_id for e in examples] == expected
+    assert all(i.split == "train" for t in tasks for i in select_instances(t, "train", budget, seed=seed))
+
+
+def test_stl_trains_one_model_per_task_and_evaluates(tasks, tiny_llama_dir, tmp_path):
+    config = _config(tasks, tiny_llama_dir, setting="stl")
+    results = run_training(config, tmp_path, show_progress=False)
+    assert [r.name for r in results] == [t.name for t in tasks]
+    for task, result in zip(tasks, results):
+        assert (tmp_path / task.name / "final" / "model.safetensors").is_file()
+        assert result.examples == 4 and result.steps == 2
+        assert set(result.eval_summary["tasks"]) == {task.name}
+        saved = json.loads((tmp_path / task.name / "results.json").read_text())
+        assert saved["config"]["model"] == str(tmp_path / task.name / "final")
+    provenance = json.loads((tmp_path / "train_config.json").read_text())
+    assert provenance["config"]["setting"] == "stl" and "packages" in provenance["environment"]
+    with Store(tmp_path / "heedful.sqlite") as store:
+        assert store.run(provenance["run_id"])["kind"] == "train"
+        for r in results:
+            assert store.count_records(r.eval_run_id) == 2
+    # a second call finds every unit done and trains nothing
+    again = run_training(config, tmp_path, show_progress=False)
+    assert [r.eval_run_id for r in again] == [r.eval_run_id for r in results]
+
+
+def test_mtl_lora_chained_from_a_pre_finetuning_run(tasks, tiny_llama_dir, tmp_path):
+    pre = run_training(_config(tasks[:1], tiny_llama_dir, evaluate=False), tmp_path / "pre", show_progress=False)
+    assert len(pre) == 1 and (tmp_path / "pre" / "final" / "config.json").is_file()
+    down = _config(tasks, tiny_llama_dir, method="lora", init_from=str(tmp_path / "pre"), evaluate=False)
+    results = run_training(down, tmp_path / "down", show_progress=False)
+    assert results[0].examples == 8
+    assert (tmp_path / "down" / "final" / "adapter_config.json").is_file()
+    adapter = json.loads((tmp_path / "down" / "final" / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == str(tmp_path / "pre" / "final")
+
+
+def test_bad_settings_are_one_line_errors(tasks, tiny_llama_dir, tmp_path):
+    with pytest.raises(HeedfulError, match="unknown setting"):
+        run_training(_config(tasks, tiny_llama_dir, setting="both"), tmp_path)
+    with pytest.raises(HeedfulError, match="not a heedful training run"):
+        run_training(_config(tasks, tiny_llama_dir, init_from=str(tmp_path)), tmp_path / "x", show_progress=False)
