@@ -12,6 +12,7 @@ COMMANDS: list[tuple[str, str, str, str]] = [
     ("heedful.commands.metrics", "metrics", "metrics", "command"),
     ("heedful.commands.eval", "eval_command", "eval", "command"),
     ("heedful.commands.robustness", "robustness_command", "robustness", "command"),
+    ("heedful.commands.train", "train_command", "train", "command"),
 ]
 
 
