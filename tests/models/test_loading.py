@@ -1,0 +1,127 @@
+"""load_model: local folders, dtypes, devices, PEFT adapters and user errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from peft import LoraConfig, PeftModel, PromptTuningConfig, TaskType, get_peft_model
+from transformers import AutoModelForCausalLM
+
+from heedful.errors import HeedfulError
+from heedful.models import ChoiceRequest, load_model
+from heedful.models.hf_causal import CausalBackend
+from heedful.models.hf_seq2seq import Seq2SeqBackend
+from heedful.models.loading import resolve_source, set_threads
+
+from .test_hf_causal import REQUESTS, encode_pair, reference_scores
+
+
+def test_local_causal_folder_loads_as_causal_backend(llama_dir: Path) -> None:
+    backend = load_model(str(llama_dir), threads=1)
+    assert isinstance(backend, CausalBackend) and not backend.is_seq2seq
+    assert backend.name == str(llama_dir)
+    assert backend.max_length == 96  # max_position_embeddings of the tiny config
+    assert backend.model.dtype == torch.float32 and backend.device.type == "cpu"
+    [res] = backend.loglikelihoods(REQUESTS[:1])
+    direct = AutoModelForCausalLM.from_pretrained(llama_dir).eval()
+    logliks, _ = reference_scores(direct, backend.tokenizer, REQUESTS[0])
+    np.testing.assert_allclose(res.logliks, logliks, atol=1e-5, rtol=0)
+
+
+def test_local_seq2seq_folder_loads_as_seq2seq_backend(t5_dir: Path) -> None:
+    backend = load_model(str(t5_dir), dtype="bf16", threads=1)
+    assert isinstance(backend, Seq2SeqBackend) and backend.is_seq2seq
+    assert backend.model.dtype == torch.bfloat16
+    assert backend.max_length == 64  # n_positions
+    [res] = backend.loglikelihoods([ChoiceRequest("Is it", (" true", " false"))])
+    assert all(np.isfinite(res.logliks))
+
+
+def test_lora_adapter_is_applied(llama_dir: Path, tmp_path: Path) -> None:
+    base = AutoModelForCausalLM.from_pretrained(llama_dir)
+    torch.manual_seed(1)
+    # init_lora_weights=False gives a non-zero update, so the adapter changes the scores.
+    lora = get_peft_model(
+        base, LoraConfig(task_type=TaskType.CAUSAL_LM, r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    )
+    lora.save_pretrained(tmp_path / "lora")
+    backend = load_model(str(llama_dir), adapter=str(tmp_path / "lora"))
+    assert isinstance(backend.model, PeftModel) and backend.shared_prefix
+    results = backend.loglikelihoods(REQUESTS)
+    plain = load_model(str(llama_dir)).loglikelihoods(REQUESTS)
+    lora.eval()
+    for req, res, base_res in zip(REQUESTS, results, plain):
+        logliks, _ = reference_scores(lora, backend.tokenizer, req)
+        np.testing.assert_allclose(res.logliks, logliks, atol=1e-5, rtol=0)
+        assert not np.allclose(res.logliks, base_res.logliks, atol=1e-3)
+
+
+def test_prompt_tuning_adapter_scores_one_sequence_per_option(llama_dir: Path, tmp_path: Path) -> None:
+    base = AutoModelForCausalLM.from_pretrained(llama_dir)
+    torch.manual_seed(2)
+    tuned = get_peft_model(base, PromptTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=3))
+    tuned.save_pretrained(tmp_path / "prompt")
+    backend = load_model(str(llama_dir), adapter=str(tmp_path / "prompt"))
+    assert not backend.shared_prefix
+    tuned.eval()
+    req = REQUESTS[0]
+    [res] = backend.loglikelihoods([req])
+    for option, got in zip(req.continuations, res.logliks):
+        ctx, cont = encode_pair(backend.tokenizer, req.context, option)
+        ids = ctx + cont
+        with torch.no_grad():
+            logits = tuned(input_ids=torch.tensor([ids])).logits[0, -len(ids) :]
+        logp = torch.log_softmax(logits.double(), dim=-1)
+        assert got == pytest.approx(sum(float(logp[len(ctx) - 1 + k, t]) for k, t in enumerate(cont)), abs=1e-5)
+
+
+def test_unknown_name_lists_the_aliases() -> None:
+    with pytest.raises(HeedfulError) as err:
+        load_model("smollm3")
+    message = str(err.value)
+    assert "unknown model 'smollm3'" in message
+    assert "smollm2-135m-instruct" in message and "gemma3-270m" in message
+
+
+def test_paths_and_hub_ids_are_told_apart(tmp_path: Path) -> None:
+    assert resolve_source("HuggingFaceTB/SmolLM2-135M-Instruct") == ("HuggingFaceTB/SmolLM2-135M-Instruct", None)
+    gguf = tmp_path / "model.Q4.gguf"
+    gguf.write_bytes(b"")
+    assert resolve_source(str(gguf)) == (str(tmp_path.resolve()), "model.Q4.gguf")
+    with pytest.raises(HeedfulError, match="no such file"):
+        resolve_source(str(tmp_path / "missing.gguf"))
+    (tmp_path / "weights.bin").write_bytes(b"")
+    with pytest.raises(HeedfulError, match="must be .gguf"):
+        resolve_source(str(tmp_path / "weights.bin"))
+
+
+def test_bad_options_are_user_errors(llama_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(HeedfulError, match="unknown dtype 'float8'"):
+        load_model(str(llama_dir), dtype="float8")
+    with pytest.raises(HeedfulError, match="truncation must be one of"):
+        load_model(str(llama_dir), truncation="right")
+    with pytest.raises(HeedfulError, match="not a PEFT adapter folder"):
+        load_model(str(llama_dir), adapter=str(tmp_path))
+    with pytest.raises(HeedfulError, match="cannot load model config"):
+        load_model(str(tmp_path))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised where CUDA is missing")
+def test_cuda_without_gpu_is_a_clear_error(llama_dir: Path) -> None:
+    with pytest.raises(HeedfulError, match="no CUDA GPU is available"):
+        load_model(str(llama_dir), device="cuda")
+
+
+def test_threads_from_option_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = torch.get_num_threads()
+    try:
+        set_threads(1)
+        assert torch.get_num_threads() == 1
+        monkeypatch.setenv("HEEDFUL_THREADS", "two")
+        with pytest.raises(HeedfulError, match="HEEDFUL_THREADS"):
+            set_threads(None)
+    finally:
+        torch.set_num_threads(before)
