@@ -62,7 +62,7 @@ def eval_command(
     max_new_tokens: opt.MaxNewTokens = 64,
     stop: opt.Stop = None,
     truncation: opt.Truncation = "left",
-    on_unfit: opt.OnUnfit = "error",
+    on_unfit: opt.OnUnfit = "skip",
     batch_size: opt.BatchSize = 8,
     out: opt.Out = Path("runs/eval"),
 ) -> None:

@@ -27,6 +27,6 @@ Chat = Annotated[bool, typer.Option(help="Wrap prompts in the model's chat templ
 MaxNewTokens = Annotated[int, typer.Option(help="Generation length for open tasks.")]
 Stop = Annotated[Optional[list[str]], typer.Option(help="Stop string for generation (repeatable; default newline).")]
 Truncation = Annotated[str, typer.Option(help="Prompt longer than the context: left (truncate, counted) or error.")]
-OnUnfit = Annotated[str, typer.Option(help="A record that does not fit a task's examples: error or skip.")]
+OnUnfit = Annotated[str, typer.Option(help="A record that does not fit a task's examples: skip it for that task (warned, recorded in results.json) or error.")]
 BatchSize = Annotated[int, typer.Option(help="Batch size (halved automatically on out-of-memory).")]
 Out = Annotated[Path, typer.Option(help="Output folder (heedful.sqlite, records.jsonl, results.json).")]

@@ -61,7 +61,7 @@ def robustness_command(
     adapter: opt.Adapter = None,
     chat: opt.Chat = False,
     truncation: opt.Truncation = "left",
-    on_unfit: opt.OnUnfit = "error",
+    on_unfit: opt.OnUnfit = "skip",
     batch_size: opt.BatchSize = 8,
     n_bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% confidence intervals.")] = 1000,
     from_dir: Annotated[

@@ -51,7 +51,7 @@ class EvalConfig:
     max_new_tokens: int = 64
     stop: list[str] = field(default_factory=lambda: ["\n"])
     truncation: str = "left"
-    on_unfit: str = "error"
+    on_unfit: str = "skip"
     batch_size: int = 8
 
     def identity(self) -> dict[str, Any]:
@@ -84,17 +84,6 @@ def _render(
 ) -> RenderedExample:
     from heedful.instructions.render import render_instruction
 
-    encoding = instruction.params.get("encoding")
-    if encoding is not None:
-        from heedful.prompts.superni import encode
-
-        prompt = encode(task, instance.input, str(encoding))
-        return RenderedExample(
-            task=task.name,
-            instance_id=instance.id,
-            prompt=prompt,
-            references=instance.references,
-        )
     if demos:
         from heedful.prompts.demos import render_with_demonstrations
 
@@ -137,10 +126,13 @@ def build_work(
                         example = dataclasses.replace(example, prompt=chat_wrap(example.prompt))
                     conts = continuation_strings(example.prompt, example.choices) if example.choices else None
                     rendered.append(WorkItem(task, instruction, inst, example, conts))
-            except HeedfulError:
+            except HeedfulError as err:
                 if config.on_unfit != "skip":
                     raise
+                # A phrasing is compared on the same instances as the others, so a record
+                # that does not fit one instance is dropped for the whole task.
                 skipped[f"{task.name}/{instruction.id}"] += 1
+                log.warning("skipped instruction %s for task %s: %s", instruction.id, task.name, err)
                 continue
             items.extend(rendered)
     if not items:

@@ -27,24 +27,29 @@ BUILTIN_SOURCES = ("designer", "heedful", "nonsense")
 
 
 def encoding_instruction(task: Task, encoding: str) -> Instruction:
-    """A SuperNI prompt encoding of ``task`` as an instruction.
+    """A SuperNI (``def+pos2``...) or Gupta (``gupta``, ``gupta-noinst``) encoding as an instruction.
 
-    The encoding is applied per instance (it strips the input and adds a period when
-    needed), so the instruction carries the encoding name rather than a fixed template.
+    Renders byte-identical to ``heedful.prompts.superni.encode(task, input, encoding)``.
     """
+    from heedful.instructions.builtin import superni_instruction
+    from heedful.prompts.gupta import GUPTA_ENCODINGS, encode_gupta
     from heedful.prompts.superni import ENCODING_NAMES
 
     if encoding not in ENCODING_NAMES:
-        raise HeedfulError(f"unknown SuperNI encoding '{encoding}': use one of {', '.join(ENCODING_NAMES)}")
+        raise HeedfulError(f"unknown encoding '{encoding}': use one of {', '.join(ENCODING_NAMES)}")
+    if encoding not in GUPTA_ENCODINGS:
+        return superni_instruction(task, encoding)
+    # Gupta's format uses the input verbatim, so one fixed template is exact.
+    sentinel = "\x00HEEDFUL_INPUT\x00"
+    rendered = encode_gupta(task, sentinel, with_instruction=encoding == "gupta")
     return Instruction(
-        id=f"superni/{encoding}",
-        template="{input}",
-        kind="designer" if encoding not in ("none", "gupta-noinst") else "none",
-        collection="superni",
+        id=f"gupta/{encoding}",
+        template=rendered.replace("{", "{{").replace("}", "}}").replace(sentinel, "{input}"),
+        kind="designer" if encoding == "gupta" else "none",
+        collection="gupta",
         task=task.name,
         answer="text",
-        origin=f"encoding:{encoding}",
-        params={"encoding": encoding},
+        origin=f"builtin:{encoding}",
     )
 
 
