@@ -198,7 +198,9 @@ def test_rouge_l_equals_rouge_score_exactly():
 def test_exact_match_and_normalize_equal_tk_instruct():
     for prediction, reference in superni_pairs():
         assert M.normalize_answer(prediction) == ref_normalize_answer(prediction)
-        assert M.exact_match(prediction, reference) == float(ref_exact_match_score(prediction, reference))
+        assert M.exact_match(prediction, reference) == float(
+            ref_exact_match_score(prediction, reference)
+        )
 
 
 @pytest.mark.parametrize(
@@ -230,7 +232,9 @@ def test_normalize_answer_cases():
     assert M.normalize_answer("") == ""
 
 
-@pytest.mark.parametrize("text", ["机器学习", "التعلم الآلي", "машинное обучение", "🙂🚀", "", "?!"])
+@pytest.mark.parametrize(
+    "text", ["机器学习", "التعلم الآلي", "машинное обучение", "🙂🚀", "", "?!"]
+)
 def test_default_rouge_ignores_non_ascii_like_the_reference(text):
     # rouge_score's default tokenizer keeps [a-z0-9] only: identical non-Latin text scores 0.
     assert M.rouge_l(text, text) == 0.0 == ref_rougeL_score(text, text)
@@ -336,7 +340,8 @@ def test_aggregate_matches_tk_instruct_grouping():
         # A category is a mean over instances, not over tasks: with unequal task sizes the
         # two differ, so this test tells them apart.
         task_means = [
-            result["tasks"][t]["rougeL"] for t in {r["task"] for r in records if r["category"] == category}
+            result["tasks"][t]["rougeL"]
+            for t in {r["task"] for r in records if r["category"] == category}
         ]
         assert scores["rougeL"] != pytest.approx(sum(task_means) / len(task_means), abs=1e-9)
 
@@ -348,18 +353,30 @@ def test_aggregate_matches_tk_instruct_grouping():
 def test_aggregate_max_over_references_and_missing_categories():
     records = [
         {"task": "t1", "id": "1", "prediction": "cat", "references": ["dog", "The cat."]},
-        {"task": "t1", "id": "2", "prediction": "dog", "references": ["cat"], "category": "Word Analogy"},
-        {"task": "t2", "id": "1", "prediction": "big dog", "references": ["a big dog runs"],
-         "category": "Data to Text"},
+        {
+            "task": "t1",
+            "id": "2",
+            "prediction": "dog",
+            "references": ["cat"],
+            "category": "Word Analogy",
+        },
+        {
+            "task": "t2",
+            "id": "1",
+            "prediction": "big dog",
+            "references": ["a big dog runs"],
+            "category": "Data to Text",
+        },
     ]
     result = M.aggregate(records)
     # "cat" vs "The cat.": no EM (articles kept); ROUGE-L P=1, R=1/2, F=2/3; "dog" vs "cat": 0.
     assert result["tasks"]["t1"]["exact_match"] == 0.0
     assert result["tasks"]["t1"]["n"] == 2
     assert result["tasks"]["t1"]["rougeL"] == pytest.approx(100.0 * (2 / 3) / 2)
-    assert result["tasks"]["t1"]["rougeL"] == 100.0 * (
-        ref_rougeL_score("cat", "The cat.") + ref_rougeL_score("dog", "cat")
-    ) / 2
+    assert (
+        result["tasks"]["t1"]["rougeL"]
+        == 100.0 * (ref_rougeL_score("cat", "The cat.") + ref_rougeL_score("dog", "cat")) / 2
+    )
     assert set(result["categories"]) == {"Word Analogy", "Data to Text"}
     assert result["categories"]["Word Analogy"]["n"] == 1
     assert result["categories"]["Word Analogy"]["metric"] == "exact_match"
@@ -409,7 +426,9 @@ def test_xlingual_tokenizer_matches_reference_and_scores_non_latin(bpe_dir):
     reference_scorer = rouge_scorer.RougeScorer(["rougeL"], tokenizer=tok)
     for prediction in texts:
         for reference in texts:
-            expected = reference_scorer.score(target=reference, prediction=prediction)["rougeL"].fmeasure
+            expected = reference_scorer.score(target=reference, prediction=prediction)[
+                "rougeL"
+            ].fmeasure
             assert M.rouge_l(prediction, reference, tokenizer=tok) == expected
     assert M.rouge_l("机器学习", "机器学习", tokenizer=tok) == 1.0
     assert M.rouge_l("机器学习", "机器学习") == 0.0

@@ -24,23 +24,12 @@ from __future__ import annotations
 import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from rouge_score import rouge_scorer
+from heedful.tasks.superni import EXACT_MATCH_CATEGORIES
 
-# Categories whose headline metric is exact match in Tk-Instruct's compute_metrics.py; every
-# other category of the SuperNI test split is reported with ROUGE-L.
-try:
-    from heedful.tasks.superni import EXACT_MATCH_CATEGORIES
-except ImportError:  # the SuperNI loader module is optional for metrics
-    EXACT_MATCH_CATEGORIES = (
-        "Textual Entailment",
-        "Cause Effect Classification",
-        "Coreference Resolution",
-        "Dialogue Act Recognition",
-        "Answerability Classification",
-        "Word Analogy",
-    )
+if TYPE_CHECKING:
+    from rouge_score.rouge_scorer import RougeScorer
 
 METRICS = ("exact_match", "rougeL")
 
@@ -65,11 +54,18 @@ def exact_match(prediction: str, reference: str) -> float:
     return float(normalize_answer(prediction) == normalize_answer(reference))
 
 
+def _rouge_scorer(**kwargs: Any) -> RougeScorer:
+    # rouge_score pulls in nltk (seconds); importing it here keeps every CLI command fast.
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rougeL"], **kwargs)
+
+
 @lru_cache(maxsize=1)
-def _default_scorer() -> rouge_scorer.RougeScorer:
+def _default_scorer() -> RougeScorer:
     # Building a scorer is not free (it instantiates a Porter stemmer); the reference builds
     # one per call, which gives identical scores.
-    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    return _rouge_scorer(use_stemmer=True)
 
 
 def rouge_l(prediction: str, reference: str, *, tokenizer: RougeTokenizer | None = None) -> float:
@@ -81,7 +77,7 @@ def rouge_l(prediction: str, reference: str, *, tokenizer: RougeTokenizer | None
     if tokenizer is None:
         scorer = _default_scorer()
     else:
-        scorer = rouge_scorer.RougeScorer(["rougeL"], tokenizer=tokenizer)
+        scorer = _rouge_scorer(tokenizer=tokenizer)
     return scorer.score(target=reference, prediction=prediction)["rougeL"].fmeasure
 
 
