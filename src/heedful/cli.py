@@ -12,6 +12,25 @@ import typer
 
 from heedful.errors import HeedfulError
 
+
+def _click_classes(name: str) -> tuple[type[BaseException], ...]:
+    """Click's exception class, and typer's bundled copy of it where typer vendors click."""
+    import click.exceptions
+
+    classes: list[type[BaseException]] = [getattr(click.exceptions, name)]
+    try:
+        from typer._click import exceptions as bundled  # typer >= 0.29 vendors click
+
+        if hasattr(bundled, name):
+            classes.append(getattr(bundled, name))
+    except ImportError:
+        pass
+    return tuple(classes)
+
+
+_USAGE_ERRORS = _click_classes("ClickException")
+_ABORTS = _click_classes("Abort")
+
 app = typer.Typer(
     name="heedful",
     help="Do instruction-tuned language models really follow instructions?",
@@ -37,16 +56,13 @@ def main() -> None:
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as err:  # click usage errors
-        import click
-
-        if isinstance(err, click.exceptions.ClickException):
-            err.show()
-            sys.exit(2)
-        if isinstance(err, click.exceptions.Abort):
-            sys.exit(130)
-        raise
-
+    except _USAGE_ERRORS as err:
+        if type(err).__name__ == "NoArgsIsHelpError":  # help was printed; not an error
+            sys.exit(0)
+        err.show()
+        sys.exit(2)
+    except _ABORTS:
+        sys.exit(130)
 
 if __name__ == "__main__":
     main()

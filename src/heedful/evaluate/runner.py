@@ -233,6 +233,7 @@ def make_record(item: WorkItem, output: dict[str, Any], config: EvalConfig) -> d
     else:
         text = output["text"].strip()
         metrics = score_generation(text, ex.references)
+        record["logliks"] = None
         metric = item.task.metric if item.task.metric in metrics else "exact_match"
         record["prediction"] = text
         record["gold"] = ex.references[0] if ex.references else None
