@@ -66,3 +66,23 @@ def test_bad_settings_are_one_line_errors(tasks, tiny_llama_dir, tmp_path):
         run_training(_config(tasks, tiny_llama_dir, setting="both"), tmp_path)
     with pytest.raises(HeedfulError, match="not a heedful training run"):
         run_training(_config(tasks, tiny_llama_dir, init_from=str(tmp_path)), tmp_path / "x", show_progress=False)
+
+
+@pytest.mark.parametrize("perturb", ["simplified", "delusive"])
+def test_perturbation_alters_training_prompts(tasks, causal_tokenizer, perturb):
+    from pathlib import Path
+
+    label_file = Path(tasks[0].metadata["file"]).parents[1] / "label_space.json"
+    if not label_file.is_file():
+        pytest.skip(f"label space file not found at {label_file}")
+    unit = plan_units(tasks[:1], "mtl")[0]
+    plain = unit_examples(unit, TrainConfig(tasks="x", budget="2", encoding="def+pos2"), causal_tokenizer)
+    altered = unit_examples(
+        unit,
+        TrainConfig(tasks="x", budget="2", encoding="def+pos2", perturb=perturb, label_space_file=str(label_file)),
+        causal_tokenizer,
+    )
+    assert [e.target for e in altered] == [e.target for e in plain]
+    assert all(a.source != p.source for a, p in zip(altered, plain))
+    if perturb == "simplified":
+        assert all(tasks[0].definition.strip()[:40] not in a.source for a in altered)

@@ -11,6 +11,11 @@ A checkpoint folder ``checkpoints/step-00000010/`` holds
 
 The folder is built under a temporary name and renamed into place, then ``latest`` is
 rewritten atomically: a run killed at any moment leaves only whole checkpoints behind.
+
+Under FSDP parameters and optimizer state are sharded across processes; there the
+weights, optimizer and RNG go through ``Accelerator.save_state`` / ``load_state``
+(accelerate's layout, its optimizer file in torch's format) inside the same atomic folder,
+with ``trainer_state.json`` beside them.
 """
 
 from __future__ import annotations
@@ -139,8 +144,13 @@ def save_checkpoint(
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
     _barrier(accelerator)
-    save_file(_torch_rng(), str(tmp / f"rng-rank{rank}.safetensors"))
-    if is_main:
+    if _is_fsdp(accelerator):
+        accelerator.save_state(str(tmp), safe_serialization=True)
+        if is_main:
+            write_json_atomic(tmp / "trainer_state.json", {**asdict(state), "rng": _python_numpy_rng()})
+    else:
+        save_file(_torch_rng(), str(tmp / f"rng-rank{rank}.safetensors"))
+    if is_main and not _is_fsdp(accelerator):
         unwrapped = accelerator.unwrap_model(model) if accelerator is not None else model
         weights = {name: p.detach().contiguous().cpu() for name, p in trainable_state(unwrapped).items()}
         save_file(weights, str(tmp / "model.safetensors"))
@@ -177,6 +187,10 @@ def load_checkpoint(path: Path, model: Any, optimizer: torch.optim.Optimizer, *,
         data = json.loads((path / "trainer_state.json").read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise HeedfulError(f"{path}: unreadable checkpoint ({err})") from None
+    if _is_fsdp(accelerator):
+        accelerator.load_state(str(path))
+        _restore_python_numpy_rng(data.pop("rng"))
+        return TrainerState(**data)
     unwrapped = accelerator.unwrap_model(model) if accelerator is not None else model
     params = trainable_state(unwrapped)
     weights = load_file(str(path / "model.safetensors"))
@@ -192,6 +206,10 @@ def load_checkpoint(path: Path, model: Any, optimizer: torch.optim.Optimizer, *,
         _restore_torch_rng(load_file(str(rng_file)))
     _restore_python_numpy_rng(data.pop("rng"))
     return TrainerState(**data)
+
+
+def _is_fsdp(accelerator: Any) -> bool:
+    return accelerator is not None and "FSDP" in str(getattr(accelerator, "distributed_type", ""))
 
 
 def _barrier(accelerator: Any) -> None:
