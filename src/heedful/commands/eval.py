@@ -20,7 +20,7 @@ def _split_csv(value: Optional[str]) -> Optional[list[str]]:
 
 def config_from_options(**options: object) -> EvalConfig:
     """Build an EvalConfig from CLI options (comma lists become lists)."""
-    for name in ("kinds", "collections"):
+    for name in ("kinds", "collections", "perturb"):
         options[name] = _split_csv(options.get(name))  # type: ignore[arg-type]
     stop = options.get("stop")
     options["stop"] = [s.encode().decode("unicode_escape") for s in stop] if stop else ["\n"]  # type: ignore[union-attr]
@@ -49,6 +49,9 @@ def eval_command(
     instructions: opt.Instructions = "designer",
     kinds: opt.Kinds = None,
     collections: opt.Collections = None,
+    perturb: opt.Perturb = None,
+    label_spaces: opt.LabelSpaces = None,
+    baselines: opt.Baselines = False,
     shots: opt.Shots = 0,
     limit: opt.Limit = None,
     split: opt.Split = "test",
@@ -69,6 +72,7 @@ def eval_command(
     """Evaluate a model on every (task x instruction) pair; resumable, results in OUT."""
     config = config_from_options(
         model=model, tasks=tasks, instructions=instructions, kinds=kinds, collections=collections, shots=shots,
+        perturb=perturb, label_spaces=str(label_spaces) if label_spaces else None, baselines=baselines,
         limit=limit, split=split, seed=seed, shuffle_options=shuffle_options, scoring=scoring, dtype=dtype,
         device=device, adapter=adapter, chat=chat, max_new_tokens=max_new_tokens, stop=stop,
         truncation=truncation, on_unfit=on_unfit, batch_size=batch_size,

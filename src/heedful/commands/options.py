@@ -14,6 +14,13 @@ Instructions = Annotated[
 ]
 Kinds = Annotated[Optional[str], typer.Option(help="Keep only these instruction kinds (comma list).")]
 Collections = Annotated[Optional[str], typer.Option(help="Keep only these collections (comma list).")]
+Perturb = Annotated[
+    Optional[str],
+    typer.Option(help="Comma list of perturbations, each evaluated as its own instruction kind: none, simplified, "
+                 "delusive, negated, nonsense, incorrect, closest, drop_words, shuffle_words, char_typos, paraphrase."),
+]
+LabelSpaces = Annotated[Optional[Path], typer.Option(help="Label-space file (SuperNI label_space.json format).")]
+Baselines = Annotated[bool, typer.Option(help="Report random-guess and majority baselines beside the scores.")]
 Shots = Annotated[int, typer.Option(help="Demonstrations per prompt, drawn from a disjoint pool.")]
 Limit = Annotated[Optional[int], typer.Option(help="Seeded sample of at most N instances per task.")]
 Split = Annotated[str, typer.Option(help="Split to evaluate: test, val or train.")]

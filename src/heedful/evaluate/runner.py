@@ -38,6 +38,9 @@ class EvalConfig:
     instructions: str = "designer"
     kinds: list[str] | None = None
     collections: list[str] | None = None
+    perturb: list[str] | None = None
+    label_spaces: str | None = None
+    baselines: bool = False
     shots: int = 0
     limit: int | None = None
     split: str = "test"
@@ -99,6 +102,11 @@ def build_work(
 
     items: list[WorkItem] = []
     skipped: dict[str, int] = defaultdict(int)
+    label_spaces = None
+    if config.label_spaces:
+        from heedful.instructions.perturb import load_label_space_file
+
+        label_spaces = load_label_space_file(config.label_spaces)
     for task in tasks:
         instances = select_instances(task, config.split, budget=config.limit, seed=config.seed)
         if not instances:
@@ -117,11 +125,20 @@ def build_work(
                 demos_for[inst.id] = sample_demonstrations(
                     task, config.shots, seed=config.seed + hash_seed(inst.id), exclude_ids=exclude
                 )
-        for instruction in instructions:
+        pairs: list[tuple[Instruction, Task]] = [(instruction, task) for instruction in instructions]
+        if config.perturb:
+            from heedful.instructions.variants import perturbed_variants
+
+            pairs.extend(
+                perturbed_variants(
+                    task, instructions, config.perturb, seed=config.seed, label_spaces=label_spaces
+                )
+            )
+        for instruction, variant in pairs:
             rendered: list[WorkItem] = []
             try:
                 for inst in instances:
-                    example = _render(instruction, task, inst, demos_for.get(inst.id, ()))
+                    example = _render(instruction, variant, inst, demos_for.get(inst.id, ()))
                     if chat_wrap is not None:
                         example = dataclasses.replace(example, prompt=chat_wrap(example.prompt))
                     conts = continuation_strings(example.prompt, example.choices) if example.choices else None
@@ -375,6 +392,11 @@ def evaluate(
         all_outputs = store.get_outputs({it.key for it in items})
         records = [make_record(it, all_outputs[it.key], config) for it in items]
         summary = summarize(records)
+        baselines = None
+        if config.baselines:
+            from heedful.evaluate.baselines import baseline_report
+
+            baselines = baseline_report(tasks, records, label_spaces_file=config.label_spaces, seed=config.seed)
         results = {
             "run_id": run_id,
             "config": dataclasses.asdict(config),
@@ -383,6 +405,7 @@ def evaluate(
             "truncated_prompts": getattr(backend, "truncation_count", 0),
             "skipped_unfit": skipped,
             **summary,
+            **({"baselines": baselines} if baselines is not None else {}),
         }
         write_jsonl_atomic(files["records"], ({k: v for k, v in r.items() if k != "output_key"} for r in records))
         write_json_atomic(files["results"], results)
