@@ -35,3 +35,11 @@ def progress_bar(description: str, total: int, *, enabled: bool = True) -> Itera
     with Progress(*columns, console=console, transient=False) as progress:
         task_id = progress.add_task(description, total=total)
         yield lambda n: progress.advance(task_id, n)
+
+
+def stdout_console() -> Console:
+    """A console for tables: the terminal's width, or 160 columns when piped to a file."""
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)
+    return console

@@ -278,4 +278,4 @@ def test_table_rows_and_rendering(records):
     console.print(render_robustness_table(rows, title="robustness"))
     text = console.export_text()
     assert "task_a" in text and "unobserved" in text and "overall" in text
-    assert f"{nonsense['mean']:.3f}" in text
+    assert f"{100 * nonsense['mean']:.1f}" in text  # shown in percent

@@ -471,35 +471,52 @@ def robustness_table(
 
 
 def render_robustness_table(rows: Sequence[Mapping[str, Any]], *, title: str | None = None) -> Table:
-    """A ``rich.table.Table`` of :func:`robustness_table` rows (missing values as '-')."""
+    """A ``rich.table.Table`` of :func:`robustness_table` rows.
+
+    Scores in 0..1 are shown in percent with one decimal; missing values as '-'.
+    A rule separates tasks so each task's kinds read as one block.
+    """
     from rich.table import Table
 
-    table = Table(title=title)
+    table = Table(title=title, pad_edge=False, collapse_padding=True)
     headers = {
-        "n_phrasings": "phrasings",
-        "n_examples": "examples",
+        "n_phrasings": "#phr",
+        "n_examples": "#ex",
+        "mean": "mean%",
+        "std": "std",
+        "min": "min",
+        "max": "max",
         "ci_low": "95% CI",
-        "worst_case": "worst case",
+        "worst_case": "worst",
         "pdr": "PDR",
     }
     columns = [c for c in TABLE_COLUMNS if c != "ci_high"]
     for name in columns:
-        table.add_column(headers.get(name, name), justify="left" if name in ("task", "kind") else "right")
+        table.add_column(
+            headers.get(name, name),
+            justify="left" if name in ("task", "kind") else "right",
+            no_wrap=name != "task",
+            overflow="fold",
+        )
 
-    def fmt(value: Any) -> str:
+    def pct(value: Any) -> str:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return "-"
-        if isinstance(value, float):
-            return f"{value:.3f}"
-        return str(value)
+        return f"{100 * value:.1f}"
 
-    for row in rows:
+    for index, row in enumerate(rows):
         cells = []
         for name in columns:
+            value = row.get(name)
             if name == "ci_low":
                 low, high = row.get("ci_low"), row.get("ci_high")
-                cells.append("-" if low is None or high is None else f"[{fmt(low)}, {fmt(high)}]")
+                cells.append("-" if low is None or high is None else f"{pct(low)}–{pct(high)}")
+            elif name in ("task", "kind", "n_phrasings", "n_examples"):
+                cells.append("-" if value is None else str(value))
+            elif name == "pdr":
+                cells.append("-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:+.2f}")
             else:
-                cells.append(fmt(row.get(name)))
-        table.add_row(*cells, end_section=False)
+                cells.append(pct(value))
+        last_of_task = index + 1 == len(rows) or rows[index + 1].get("task") != row.get("task")
+        table.add_row(*cells, end_section=last_of_task)
     return table

@@ -29,7 +29,7 @@ def config_from_options(**options: object) -> EvalConfig:
 
 def print_scores(result: EvalResult) -> None:
     """A rich table: one row per (task, instruction)."""
-    from rich.console import Console
+    from heedful.progress import stdout_console
     from rich.table import Table
 
     table = Table(title=f"heedful eval — {result.run_id}")
@@ -40,7 +40,7 @@ def print_scores(result: EvalResult) -> None:
             table.add_row(
                 task, instruction_id, entry["kind"], entry["metric"], f"{100 * entry['score']:.1f}", str(entry["n"])
             )
-    Console().print(table)
+    stdout_console().print(table)
 
 
 def eval_command(

@@ -70,7 +70,7 @@ def robustness_command(
     out: opt.Out = Path("runs/robustness"),
 ) -> None:
     """Accuracy across instruction phrasings by kind (observed, unobserved, designer...)."""
-    from rich.console import Console
+    from heedful.progress import stdout_console
 
     from heedful.analysis.robustness import render_robustness_table
     from heedful.io import write_json_atomic
@@ -103,7 +103,7 @@ def robustness_command(
         target / "robustness.json",
         {"config": config_info, "n_bootstrap": n_bootstrap, "seed": seed, "environment": environment(), **report},
     )
-    Console().print(render_robustness_table(report["rows"]))
+    stdout_console().print(render_robustness_table(report["rows"]))
     if "observed_vs_unobserved" in report:
-        Console().print_json(data=report["observed_vs_unobserved"].get("overall", report["observed_vs_unobserved"]))
+        stdout_console().print_json(data=report["observed_vs_unobserved"].get("overall", report["observed_vs_unobserved"]))
     typer.echo(f"robustness: {target / 'robustness.json'}", err=True)
