@@ -99,3 +99,61 @@ def test_baseline_input_errors():
         uniform_guess_expected(["yes"], ["yes"])
     with pytest.raises(HeedfulError, match="n_runs"):
         sampled_guess([["a"]], ["a"], seed=0, n_runs=0)
+
+
+# ---------------------------------------------------------------------------------------
+# baseline_report: the baselines section of an evaluation's results
+# ---------------------------------------------------------------------------------------
+
+
+def _records(task, instances, kind_scores):
+    # kind -> per-instance scores (0..1), one instruction per kind.
+    return [
+        {"task": task.name, "instruction_kind": kind, "instruction_id": f"i-{kind}", "instance_id": inst.id,
+         "references": list(inst.references), "score": score}
+        for kind, scores in kind_scores.items()
+        for inst, score in zip(instances, scores)
+    ]
+
+
+def test_baseline_report_per_task_category_and_model_scores(tasks):
+    from heedful.evaluate.baselines import baseline_report
+
+    chosen = [tasks[TASKS[0]], tasks[TASKS[1]]]
+    records = []
+    for task in chosen:
+        test = task.split("test")[:10]
+        records += _records(task, test, {"designer": [1, 0] * 5, "none": [0] * 10})
+    report = baseline_report(chosen, records, label_spaces_file=SUPERNI / "label_space.json", seed=0, n_runs=50)
+    assert report["units"].startswith("exact match, percent")
+    for task in chosen:
+        entry = report["tasks"][task.name]
+        refs = [inst.references for inst in task.split("test")[:10]]
+        assert entry["n_instances"] == 10
+        assert entry["uniform_expected"] == pytest.approx(uniform_guess_expected(refs, task.label_space))
+        assert entry["sampled"]["mean"] == pytest.approx(sampled_guess(refs, task.label_space, seed=0, n_runs=50).mean)
+        train = [r for inst in task.split("train") for r in inst.references]
+        assert entry["majority_label"] == majority_label(train, task.label_space)
+        assert entry["majority"] == pytest.approx(majority_baseline(refs, task.label_space, train))
+        assert entry["model"] == {"designer": pytest.approx(50.0), "none": 0.0}
+        assert entry["label_source"] == "file"
+    # Both tasks are Textual Entailment: the category mean is the mean of the two tasks.
+    category = report["categories"]["Textual Entailment"]
+    assert category["n_tasks"] == 2
+    assert category["uniform_expected"] == pytest.approx(
+        statistics.fmean(report["tasks"][t.name]["uniform_expected"] for t in chosen)
+    )
+    assert report["overall"]["model"]["designer"] == pytest.approx(50.0)
+
+
+def test_baseline_report_lists_open_generation_as_not_applicable():
+    from heedful.evaluate.baselines import baseline_report
+
+    if not SUPERNI.is_dir():
+        pytest.skip(f"SuperNI reference data not found at {SUPERNI}")
+    name = "task1356_xlsum_title_generation"
+    task = load_superni(SUPERNI / "tasks" / f"{name}.json")[0]
+    report = baseline_report([task], [], label_spaces_file=SUPERNI / "label_space.json")
+    assert report["tasks"] == {}
+    assert "open generation" in report["not_applicable"][name]
+    assert report["overall"]["n_tasks"] == 0 and report["overall"]["uniform_expected"] is None

@@ -13,6 +13,7 @@ COMMANDS: list[tuple[str, str, str, str]] = [
     ("heedful.commands.eval", "eval_command", "eval", "command"),
     ("heedful.commands.robustness", "robustness_command", "robustness", "command"),
     ("heedful.commands.train", "train_command", "train", "command"),
+    ("heedful.commands.paraphrase", "paraphrase_command", "paraphrase", "command"),
 ]
 
 

@@ -9,14 +9,18 @@ guess matches any of its references under SuperNI's ``normalize_answer``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from heedful.errors import HeedfulError
 from heedful.evaluate.metrics import normalize_answer
+from heedful.tasks.types import Task, TaskType
 
 
 @dataclass(frozen=True)
@@ -138,3 +142,125 @@ def majority_baseline(
     guess = normalize_answer(majority_label(train_labels, label_space))
     refs = _normalized_refs(references_per_instance)
     return 100.0 * sum(guess in r for r in refs) / len(refs)
+
+
+# ---------------------------------------------------------------------------------------
+# The baselines section of an evaluation's results
+# ---------------------------------------------------------------------------------------
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _model_scores_by_kind(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """task -> instruction kind -> mean exact match (percent) over that kind's instructions.
+
+    A record's ``exact_match`` (percent) is used when present (generation), else its
+    ``score`` (0..1) times 100; each instruction's mean counts once in its kind's mean.
+    """
+    per_instruction: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    for rec in records:
+        value = rec.get("exact_match")
+        value = float(value) if value is not None else 100.0 * float(rec["score"])
+        per_instruction[(rec["task"], rec["instruction_kind"], rec["instruction_id"])].append(value)
+    grouped: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for (task, kind, _), values in per_instruction.items():
+        grouped[task][kind].append(sum(values) / len(values))
+    return {task: {kind: sum(v) / len(v) for kind, v in kinds.items()} for task, kinds in grouped.items()}
+
+
+def _evaluated_references(task: Task, records: Sequence[dict[str, Any]]) -> list[list[str]]:
+    """The references of the instances the model was evaluated on (all of the split if none)."""
+    by_id = {inst.id: inst for inst in task.instances}
+    seen: dict[str, list[str]] = {}
+    for rec in records:
+        if rec["task"] == task.name and rec["instance_id"] not in seen:
+            inst = by_id.get(rec["instance_id"])
+            seen[rec["instance_id"]] = list(inst.references) if inst is not None else list(rec["references"])
+    if seen:
+        return list(seen.values())
+    return [list(inst.references) for inst in task.split("test")]
+
+
+def baseline_report(
+    tasks: Sequence[Task],
+    records: Sequence[dict[str, Any]],
+    *,
+    label_spaces_file: str | Path | None = None,
+    seed: int = 0,
+    n_runs: int = 100,
+) -> dict[str, Any]:
+    """Random and majority baselines beside the model's scores, per task, category and overall.
+
+    All numbers are exact match in **percent** (0..100); model scores come from the
+    evaluation ``records`` (``score`` 0..1 scaled by 100, or ``exact_match``) as the mean
+    over the instructions of each kind. Baselines are computed on the instances the model
+    was evaluated on. A task qualifies when it has a closed label space: from
+    ``label_spaces_file`` (Yin et al.'s ``label_space.json`` format; free text there means
+    open generation), else ``task.label_space``, else at most 20 distinct training outputs.
+    Per task: the exact uniform-guess expectation, ``n_runs`` seeded uniform-guess runs
+    (mean, 95% CI of the mean, 2.5-97.5 percentile of single runs) and the majority label
+    of the train split with its score. Other tasks are listed under ``not_applicable``
+    with the reason. Category and overall entries are unweighted means over tasks.
+    """
+    from heedful.instructions.perturb import load_label_space_file
+    from heedful.instructions.variants import resolve_label_space
+
+    label_spaces = load_label_space_file(label_spaces_file) if label_spaces_file else None
+    model = _model_scores_by_kind(records)
+    per_task: dict[str, dict[str, Any]] = {}
+    not_applicable: dict[str, str] = {}
+    for task in tasks:
+        if task.type is TaskType.MULTIPLE_CHOICE:
+            not_applicable[task.name] = "multiple choice with per-instance options (no shared label space)"
+            continue
+        labels, _, source = resolve_label_space(task, label_spaces)
+        if not labels:
+            not_applicable[task.name] = "open generation (no closed label space)"
+            continue
+        refs = _evaluated_references(task, records)
+        sampled = sampled_guess(refs, labels, seed=seed, n_runs=n_runs)
+        train = task.split("train") or [i for i in task.instances if i.split != "test"]
+        train_labels = [ref for inst in train for ref in inst.references]
+        try:
+            majority: str | None = majority_label(train_labels, labels)
+            majority_score: float | None = majority_baseline(refs, labels, train_labels)
+        except HeedfulError:
+            majority, majority_score = None, None  # no training output in the label space
+        per_task[task.name] = {
+            "category": task.category,
+            "label_space": list(labels),
+            "label_source": source,
+            "n_instances": len(refs),
+            "uniform_expected": uniform_guess_expected(refs, labels),
+            "sampled": dataclasses.asdict(sampled),
+            "majority_label": majority,
+            "majority": majority_score,
+            "model": model.get(task.name, {}),
+        }
+    return {
+        "units": "exact match, percent (0-100)",
+        "seed": seed,
+        "n_runs": n_runs,
+        "tasks": per_task,
+        "categories": {
+            category: _aggregate([e for e in per_task.values() if e["category"] == category])
+            for category in sorted({e["category"] for e in per_task.values()})
+        },
+        "overall": _aggregate(list(per_task.values())),
+        "not_applicable": not_applicable,
+    }
+
+
+def _aggregate(entries: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    kinds = sorted({kind for e in entries for kind in e["model"]})
+    majority = [e["majority"] for e in entries if e["majority"] is not None]
+    return {
+        "n_tasks": len(entries),
+        "uniform_expected": _mean([e["uniform_expected"] for e in entries]),
+        "sampled_mean": _mean([e["sampled"]["mean"] for e in entries]),
+        "majority": _mean(majority),
+        "n_tasks_majority": len(majority),
+        "model": {kind: _mean([e["model"][kind] for e in entries if kind in e["model"]]) for kind in kinds},
+    }
