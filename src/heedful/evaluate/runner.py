@@ -193,7 +193,9 @@ def compute_outputs(backend: Any, items: Sequence[WorkItem], config: EvalConfig)
     if choice_items:
         requests = [ChoiceRequest(it.example.prompt, it.continuations) for it in choice_items]
         if config.scoring == "sun":
-            probs = backend.option_probabilities_after_generation(requests, batch_size=config.batch_size)
+            probs = backend.option_probabilities_after_generation(
+                requests, max_new_tokens=config.max_new_tokens, batch_size=config.batch_size
+            )
             for it, p in zip(choice_items, probs):
                 out[it.key] = {"option_scores": list(p)}
         else:
