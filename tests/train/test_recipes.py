@@ -86,3 +86,15 @@ def test_perturbation_alters_training_prompts(tasks, causal_tokenizer, perturb):
     assert all(a.source != p.source for a, p in zip(altered, plain))
     if perturb == "simplified":
         assert all(tasks[0].definition.strip()[:40] not in a.source for a in altered)
+
+
+def test_eval_every_n_steps_goes_into_the_run_store(tasks, tiny_llama_dir, tmp_path):
+    config = _config(tasks[:1], tiny_llama_dir, eval_every=1, eval_limit=1)
+    [result] = run_training(config, tmp_path, show_progress=False)
+    assert result.steps == 2
+    for step in (1, 2):
+        saved = json.loads((tmp_path / f"eval-step-{step:08d}" / "results.json").read_text())
+        assert saved["config"]["model"] == str(tmp_path / "checkpoints" / f"step-{step:08d}")
+    with Store(tmp_path / "heedful.sqlite") as store:
+        kinds = [store.run(r)["kind"] for (r,) in store._db.execute("SELECT run_id FROM runs")]
+    assert sorted(kinds) == ["eval", "eval", "eval", "train"]

@@ -153,3 +153,25 @@ def test_killed_run_resumes_to_the_same_weights(tasks, tiny_llama_dir, tmp_path)
     assert a.keys() == b.keys()
     for name in a:
         torch.testing.assert_close(b[name], a[name], rtol=0, atol=1e-6)
+
+
+def test_accumulation_equals_one_larger_batch(tasks, causal_tokenizer, tiny_llama, tmp_path, monkeypatch):
+    """Batch 4 x 1 and batch 2 x 2 accumulated give the same gradient at the first update."""
+    features = _features(tasks, causal_tokenizer, n=8)
+    seen: list[list[torch.Tensor]] = []
+    original = torch.optim.AdamW.step
+
+    def capture(self, *args, **kwargs):
+        seen.append([p.grad.detach().clone() for group in self.param_groups for p in group["params"]])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", capture)
+    for name, batch, accum in (("big", 4, 1), ("acc", 2, 2)):
+        model = tiny_llama(len(causal_tokenizer), seed=0).train()
+        config = LoopConfig(
+            epochs=1, max_steps=1, batch_size=batch, grad_accum=accum, group_by_length=False, max_grad_norm=None
+        )
+        train_loop(model, causal_tokenizer, features, config, tmp_path / name, is_seq2seq=False, show_progress=False)
+    big, accumulated = seen
+    for a, b in zip(big, accumulated):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-7)

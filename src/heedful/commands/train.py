@@ -47,6 +47,7 @@ def train_command(
     save_every: Annotated[Optional[int], Opt(help="Checkpoint every N optimizer steps (always at the end).")] = None,
     keep_checkpoints: Annotated[int, Opt(help="Checkpoints kept per model.")] = 2,
     evaluate: Annotated[bool, Opt(help="Evaluate each trained model at the end.")] = True,
+    eval_every: Annotated[Optional[int], Opt(help="Also evaluate every N optimizer steps (into eval-step-N/).")] = None,
     eval_instructions: Annotated[Optional[str], Opt(help="Instruction spec for evaluation (default superni:ENCODING).")] = None,
     eval_split: Annotated[str, Opt(help="Split evaluated at the end.")] = "test",
     eval_limit: Annotated[Optional[int], Opt(help="Evaluate at most N instances per task.")] = None,
@@ -67,7 +68,7 @@ def train_command(
         group_by_length=group_by_length, max_source_length=max_source_length, max_target_length=max_target_length,
         mixed_precision=mixed_precision, loss=loss, dtype=dtype, device=device, lora_r=lora_r, lora_alpha=lora_alpha,
         lora_dropout=lora_dropout, lora_target_modules=targets, num_virtual_tokens=num_virtual_tokens,
-        save_every=save_every, keep_checkpoints=keep_checkpoints, evaluate=evaluate,
+        save_every=save_every, keep_checkpoints=keep_checkpoints, evaluate=evaluate, eval_every=eval_every,
         eval_instructions=eval_instructions, eval_split=eval_split, eval_limit=eval_limit,
         eval_max_new_tokens=eval_max_new_tokens, eval_batch_size=eval_batch_size,
     )

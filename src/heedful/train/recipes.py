@@ -82,8 +82,9 @@ class TrainConfig:
     # checkpoints
     save_every: int | None = None
     keep_checkpoints: int = 2
-    # evaluation at the end
+    # evaluation at the end (and every ``eval_every`` optimizer steps)
     evaluate: bool = True
+    eval_every: int | None = None
     eval_instructions: str | None = None
     eval_split: str = "test"
     eval_limit: int | None = None
@@ -288,19 +289,31 @@ def _eval_task_spec(config: TrainConfig, unit: TrainUnit) -> str:
 
 
 def evaluate_unit(
-    config: TrainConfig, unit: TrainUnit, model: Any, tokenizer: Any, seq2seq: bool, unit_dir: Path, show_progress: bool
+    config: TrainConfig,
+    unit: TrainUnit,
+    model: Any,
+    tokenizer: Any,
+    seq2seq: bool,
+    eval_dir: Path,
+    show_progress: bool,
+    *,
+    weights: Path,
 ) -> Any:
-    """Evaluate the trained model in memory with the evaluation engine; files go to ``unit_dir``."""
+    """Evaluate the model in memory with the evaluation engine; files go to ``eval_dir``.
+
+    ``weights`` names the saved model or adapter these weights are (the evaluation's
+    identity in the store: final/ at the end, the checkpoint folder mid-run).
+    """
     from heedful.evaluate.runner import EvalConfig, evaluate
     from heedful.models.hf_causal import CausalBackend
     from heedful.models.hf_seq2seq import Seq2SeqBackend
     from heedful.train.methods import is_peft
 
+    was_training = model.training
     model.eval()
-    final = unit_dir / FINAL
     eval_config = EvalConfig(
-        model=str(final) if not is_peft(model) else config.model,
-        adapter=str(final) if is_peft(model) else None,
+        model=str(weights) if not is_peft(model) else config.model,
+        adapter=str(weights) if is_peft(model) else None,
         tasks=_eval_task_spec(config, unit),
         instructions=config.eval_instructions or f"superni:{config.encoding}",
         split=config.eval_split,
@@ -313,7 +326,10 @@ def evaluate_unit(
     )
     backend_cls = Seq2SeqBackend if seq2seq else CausalBackend
     backend = backend_cls(model, tokenizer, name=eval_config.model)
-    return evaluate(eval_config, unit_dir, backend=backend, show_progress=show_progress)
+    try:
+        return evaluate(eval_config, eval_dir, backend=backend, show_progress=show_progress)
+    finally:
+        model.train(was_training)
 
 
 def run_id_for(config: TrainConfig) -> str:
@@ -386,6 +402,9 @@ def run_training(
             max_target_length=config.max_target_length,
             add_bos=not seq2seq and needs_bos(model.config),
         )
+        step_hook = on_step
+        if config.evaluate and config.eval_every:
+            step_hook = _periodic_eval(config, unit, model, tokenizer, seq2seq, unit_dir, out, accelerator, on_step)
         loop = train_loop(
             model,
             tokenizer,
@@ -395,7 +414,7 @@ def run_training(
             is_seq2seq=seq2seq,
             accelerator=accelerator,
             resume=resume,
-            on_step=on_step,
+            on_step=step_hook,
             show_progress=show_progress,
         )
         trained = accelerator.unwrap_model(model)
@@ -410,7 +429,9 @@ def run_training(
         if accelerator.is_main_process:
             save_final(trained, tokenizer, unit_dir / FINAL)
             if config.evaluate:
-                evaluation = evaluate_unit(config, unit, trained, tokenizer, seq2seq, unit_dir, show_progress)
+                evaluation = evaluate_unit(
+                    config, unit, trained, tokenizer, seq2seq, unit_dir, show_progress, weights=unit_dir / FINAL
+                )
                 result.eval_run_id, result.eval_summary = evaluation.run_id, evaluation.summary
                 if unit_dir != out:  # STL: gather every task's records in the run's store
                     _mirror_eval(out / "heedful.sqlite", unit_dir / "heedful.sqlite", evaluation)
@@ -422,6 +443,34 @@ def run_training(
         with Store(out / "heedful.sqlite") as store:
             store.finish_run(run_id)
     return results
+
+
+def _periodic_eval(
+    config: TrainConfig,
+    unit: TrainUnit,
+    model: Any,
+    tokenizer: Any,
+    seq2seq: bool,
+    unit_dir: Path,
+    out: Path,
+    accelerator: Any,
+    then: Callable[[Any], None] | None,
+) -> Callable[[Any], None]:
+    """An on-step hook evaluating every ``eval_every`` steps into ``unit_dir/eval-step-N``."""
+    from heedful.train.checkpoint import checkpoint_name
+
+    def hook(state: Any) -> None:
+        if state.step % config.eval_every == 0 and accelerator.is_main_process:
+            name = checkpoint_name(state.step)
+            evaluation = evaluate_unit(
+                config, unit, model, tokenizer, seq2seq, unit_dir / f"eval-{name}", False,
+                weights=unit_dir / "checkpoints" / name,
+            )
+            _mirror_eval(out / "heedful.sqlite", unit_dir / f"eval-{name}" / "heedful.sqlite", evaluation)
+        if then is not None:
+            then(state)
+
+    return hook
 
 
 def _mirror_eval(run_store: Path, unit_store: Path, evaluation: Any) -> None:
