@@ -27,7 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SUPERNI = ROOT / ".." / "shared" / "data" / "superni" / "tasks"
 TASKS = ("task1385_anli_r1_entailment.json", "task1344_glue_entailment_classification.json")
-CONFIGS = ("heedful-full", "heedful-lora", "heedful-prefix", "trainer-full", "trainer-lora", "trainer-prefix")
+CONFIGS = (
+    "heedful-full", "heedful-lora", "heedful-prefix", "heedful-full+gc",
+    "trainer-full", "trainer-lora", "trainer-prefix", "trainer-full+gc",
+)
 RESULTS = ROOT / "benchmarks" / "results" / "train.json"
 
 
@@ -58,8 +61,13 @@ def worker(args: argparse.Namespace) -> dict:
         tokenizer.pad_token = tokenizer.eos_token
     features = build_features(tokenizer, args.budget, args.max_source, args.max_target)
     runner, method = args.worker.split("-", 1)
+    method, _, extra = method.partition("+")
     torch.manual_seed(0)
     model = apply_method(model, method, is_seq2seq=False).train()
+    if extra == "gc":  # gradient checkpointing, the same call for both runners
+        from heedful.train.methods import enable_gradient_checkpointing
+
+        enable_gradient_checkpointing(model)
     times: list[float] = []
     tokens: list[int] = []
     if runner == "heedful":
@@ -184,7 +192,7 @@ def main() -> None:
             "runs": runs,
         }
     cfg = report["configs"]
-    for method in ("full", "lora", "prefix"):
+    for method in ("full", "lora", "prefix", "full+gc"):
         ours, base = cfg.get(f"heedful-{method}"), cfg.get(f"trainer-{method}")
         if ours and base:
             report.setdefault("vs_trainer", {})[method] = {

@@ -6,7 +6,7 @@ import torch
 from heedful.errors import HeedfulError
 from heedful.train.data import Collator, TrainExample, tokenize_example
 from heedful.train.losses import output_token_ce
-from heedful.train.methods import apply_method, count_parameters, is_peft
+from heedful.train.methods import MethodConfig, apply_method, count_parameters, is_peft
 
 EXPECTED_MARKER = {"lora": "lora_", "prefix": "prompt_encoder", "prompt": "prompt_encoder"}
 
@@ -54,3 +54,27 @@ def test_full_trains_everything(causal_tokenizer, tiny_llama):
 def test_unknown_method(causal_tokenizer, tiny_llama):
     with pytest.raises(HeedfulError, match="unknown training method"):
         apply_method(tiny_llama(len(causal_tokenizer)), "adapters", is_seq2seq=False)
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_gradient_checkpointing_gives_the_same_gradients(method, causal_tokenizer, tiny_llama):
+    from heedful.train.methods import enable_gradient_checkpointing
+
+    example = TrainExample("t", "0", "Input: I loved it. Output: ", "positive")
+    feats = [tokenize_example(example, causal_tokenizer, is_seq2seq=False)]
+    batch = Collator(pad_token_id=causal_tokenizer.pad_token_id, is_seq2seq=False)(feats)
+    grads = []
+    for checkpointing in (False, True):
+        model = apply_method(
+            tiny_llama(len(causal_tokenizer), seed=0), method, is_seq2seq=False, config=MethodConfig(lora_dropout=0.0)
+        )
+        if checkpointing:
+            enable_gradient_checkpointing(model)
+        model.train()  # transformers checkpoints only in training mode; nothing here is random
+        assert any(getattr(m, "gradient_checkpointing", False) is True for m in model.modules()) == checkpointing
+        loss, _ = output_token_ce(model, batch, is_seq2seq=False)
+        loss.backward()
+        grads.append([p.grad for p in model.parameters() if p.requires_grad])
+    assert grads[0] and len(grads[0]) == len(grads[1])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(b, a)

@@ -56,6 +56,14 @@ def apply_method(model: Any, method: str, *, is_seq2seq: bool, config: MethodCon
     return get_peft_model(model, peft_config)
 
 
+def enable_gradient_checkpointing(model: Any) -> None:
+    """Recompute activations in the backward pass: less memory, about a third more compute."""
+    if not getattr(model, "supports_gradient_checkpointing", True):
+        raise HeedfulError(f"{type(model).__name__} does not support gradient checkpointing")
+    # Non-reentrant checkpointing also works when the inputs need no gradient (PEFT, frozen embeddings).
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
 def is_peft(model: Any) -> bool:
     """Whether ``model`` is a PEFT wrapper (its checkpoints hold only adapter weights)."""
     return hasattr(model, "peft_config")

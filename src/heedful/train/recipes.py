@@ -71,6 +71,7 @@ class TrainConfig:
     max_target_length: int = 128
     mixed_precision: str = "no"
     loss: str = "output"
+    gradient_checkpointing: bool = False
     dtype: str = "float32"
     device: str = "cpu"
     # PEFT
@@ -225,7 +226,7 @@ def _init_source(config: TrainConfig, unit: TrainUnit) -> tuple[str, str | None]
 def load_for_training(config: TrainConfig, unit: TrainUnit) -> tuple[Any, Any, bool]:
     """(model ready to train, tokenizer, is_seq2seq) for one unit."""
     from heedful.models import load_model
-    from heedful.train.methods import apply_method, is_peft
+    from heedful.train.methods import apply_method, enable_gradient_checkpointing, is_peft
 
     source, adapter = _init_source(config, unit)
     backend = load_model(source, dtype=config.dtype, device="cpu")
@@ -246,6 +247,8 @@ def load_for_training(config: TrainConfig, unit: TrainUnit) -> tuple[Any, Any, b
             model = model.merge_and_unload()
     if not is_peft(model):
         model = apply_method(model, config.method, is_seq2seq=seq2seq, config=config.method_config())
+    if config.gradient_checkpointing:
+        enable_gradient_checkpointing(model)
     model.train()
     return model, tokenizer, seq2seq
 
