@@ -129,3 +129,31 @@ def test_killed_run_resumes_to_the_same_results(tmp_path, tiny_llama_dir):
     a = json.loads((killed / "results.json").read_text())
     b = json.loads((fresh / "results.json").read_text())
     assert a["tasks"] == b["tasks"] and a["kinds"] == b["kinds"]
+
+
+def test_shared_collections_run_unchanged(tmp_path, tiny_llama_dir, shared_data):
+    """Sun et al.'s released collections evaluate as they are, on BIG-bench Lite and MMLU."""
+    import shutil
+
+    from heedful.models import load_model
+
+    backend = load_model(str(tiny_llama_dir))
+    bbl = evaluate(
+        EvalConfig(model=str(tiny_llama_dir), tasks="bigbench:winowhy,hindu_knowledge",
+                   instructions=str(shared_data / "instructions" / "bbl.jsonl"), limit=1),
+        tmp_path / "bbl", backend=backend, show_progress=False,
+    )
+    kinds = {r["instruction_kind"] for r in bbl.records}
+    assert {"observed", "unobserved", "designer"} <= kinds
+    assert not bbl.skipped
+    mmlu_dir = tmp_path / "mmlu"
+    mmlu_dir.mkdir()
+    shutil.copy(shared_data / "mmlu" / "test" / "astronomy_test.csv", mmlu_dir)
+    mmlu = evaluate(
+        EvalConfig(model=str(tiny_llama_dir), tasks=f"mmlu:{mmlu_dir}",
+                   instructions=f"designer,{shared_data / 'instructions' / 'mmlu.jsonl'}", limit=1),
+        tmp_path / "mmlu-out", backend=backend, show_progress=False,
+    )
+    n_mmlu_records = sum(1 for _ in open(shared_data / "instructions" / "mmlu.jsonl"))
+    assert len(mmlu.records) == n_mmlu_records + 1  # every record plus the designer prompt
+    assert not mmlu.skipped
