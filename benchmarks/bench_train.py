@@ -199,6 +199,12 @@ def main() -> None:
                 "speed_ratio": ours["tokens_per_s"] / base["tokens_per_s"],
                 "memory_ratio": ours["peak_rss_mb"] / base["peak_rss_mb"],
             }
+    # gradient checkpointing is heedful's memory-saving option: compare it to the plain Trainer too
+    if cfg.get("heedful-full+gc") and cfg.get("trainer-full"):
+        report.setdefault("vs_trainer", {})["full+gc vs trainer full"] = {
+            "speed_ratio": cfg["heedful-full+gc"]["tokens_per_s"] / cfg["trainer-full"]["tokens_per_s"],
+            "memory_ratio": cfg["heedful-full+gc"]["peak_rss_mb"] / cfg["trainer-full"]["peak_rss_mb"],
+        }
     write_json_atomic(args.out, report)
     print(json.dumps(report.get("vs_trainer", {}), indent=2))
 
