@@ -139,3 +139,44 @@ def test_superni_definition_paraphrase_rebuilds_the_encoding_and_feeds_perturb(t
     save_collection(out, cache)
     [(variant, vt)] = perturbed_variants(task, [base], [f"paraphrase:{cache}"], seed=0)
     assert variant.kind == "paraphrase" and render_instruction(variant, vt, inst).prompt == expected
+
+
+class _EchoHandler(_ChatHandler):
+    """Answers with the instruction it was asked to rewrite, its first word changed."""
+
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        text = body["messages"][0]["content"].split("Instruction: ", 1)[1]
+        reply = {"choices": [{"message": {"content": "Basically, " + text}}]}
+        data = json.dumps(reply).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@needs_embeddings
+def test_paraphrase_command_writes_a_collection_eval_can_read(tmp_path):
+    import subprocess
+    import sys
+
+    if not SUPERNI.is_dir():
+        pytest.skip(f"SuperNI reference data not found at {SUPERNI}")
+    httpd = HTTPServer(("127.0.0.1", 0), _EchoHandler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        out = tmp_path / "p.jsonl"
+        task_file = SUPERNI / "tasks" / "task1529_scitail1.1_classification.json"
+        result = subprocess.run([
+            sys.executable, "-c", "from heedful.cli import main; main()", "paraphrase", "--tasks", f"superni:{task_file}", "--instructions", "superni:def", "-k", "2",
+            "--out", str(out), "--endpoint", f"http://127.0.0.1:{httpd.server_address[1]}", "--model-name", "m",
+        ], capture_output=True, text=True, timeout=300)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = load_collection(out)
+    # The echo server answers every request alike: one distinct paraphrase survives.
+    assert len(records) == 1
+    assert records[0].params["definition"].startswith("Basically, You are given two sentences.")
+    assert records[0].params["source_id"] == "superni/def"
