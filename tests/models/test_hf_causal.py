@@ -13,7 +13,6 @@ from heedful.errors import HeedfulError
 from heedful.models import ChoiceRequest
 from heedful.models.hf_causal import CausalBackend
 
-from .conftest import tiny_llama
 
 REQUESTS = [
     ChoiceRequest("Q: Which of the following is a fruit? A:", (" apple", " chair", " river of the lazy dog")),
@@ -113,7 +112,7 @@ def test_progress_counts_every_request(causal: CausalBackend) -> None:
     assert sum(seen) == len(REQUESTS)
 
 
-def test_long_prompts_are_left_truncated_with_warning(causal_tokenizer, caplog: pytest.LogCaptureFixture) -> None:
+def test_long_prompts_are_left_truncated_with_warning(causal_tokenizer, tiny_llama, caplog: pytest.LogCaptureFixture) -> None:
     backend = CausalBackend(tiny_llama(len(causal_tokenizer)), causal_tokenizer, name="t", max_length=16)
     long_req = ChoiceRequest("The quick brown fox jumps over the lazy dog. " * 3 + "Answer:", (" yes", " no"))
     with caplog.at_level(logging.WARNING, logger="heedful.models"):
@@ -125,7 +124,7 @@ def test_long_prompts_are_left_truncated_with_warning(causal_tokenizer, caplog: 
     np.testing.assert_allclose(res.logliks, logliks, atol=1e-5, rtol=0)
 
 
-def test_truncation_error_mode_refuses_long_prompts(causal_tokenizer) -> None:
+def test_truncation_error_mode_refuses_long_prompts(causal_tokenizer, tiny_llama) -> None:
     backend = CausalBackend(
         tiny_llama(len(causal_tokenizer)), causal_tokenizer, name="t", max_length=16, truncation="error"
     )

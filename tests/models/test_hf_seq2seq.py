@@ -10,7 +10,6 @@ from heedful.errors import HeedfulError
 from heedful.models import ChoiceRequest
 from heedful.models.hf_seq2seq import Seq2SeqBackend
 
-from .conftest import tiny_t5
 
 REQUESTS = [
     ChoiceRequest("Q: Which of the following is a fruit? A:", (" apple", " chair", " river of the lazy dog")),
@@ -57,7 +56,7 @@ def test_scores_equal_one_option_at_a_time(seq2seq: Seq2SeqBackend) -> None:
         np.testing.assert_allclose(a.logliks, b.logliks, atol=1e-5, rtol=0)
 
 
-def test_long_context_keeps_its_last_tokens(t5_tokenizer) -> None:
+def test_long_context_keeps_its_last_tokens(t5_tokenizer, tiny_t5) -> None:
     backend = Seq2SeqBackend(tiny_t5(len(t5_tokenizer)), t5_tokenizer, name="t", max_length=12)
     req = ChoiceRequest("The quick brown fox jumps over the lazy dog. " * 3, ("yes", "no"))
     [res] = backend.loglikelihoods([req])

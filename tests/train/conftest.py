@@ -1,24 +1,13 @@
-"""Fixtures for training tests: the tiny models and tokenizers of tests/models/conftest.py,
-and short real SuperNI training examples that fit the tiny models' context."""
+"""Fixtures for training tests: short real SuperNI training tasks that fit the tiny models'
+context (the tiny models and tokenizers come from tests/conftest.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
 from heedful.tasks.types import Task
-
-_MODELS_CONFTEST = Path(__file__).resolve().parents[1] / "models" / "conftest.py"
-_spec = importlib.util.spec_from_file_location("heedful_tests_models_conftest", _MODELS_CONFTEST)
-assert _spec is not None and _spec.loader is not None
-_models = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_models)
-
-# Re-exported so pytest finds them here; the tokenizers are the models helper's fixtures.
-causal_tokenizer = _models.causal_tokenizer
-t5_tokenizer = _models.t5_tokenizer
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 SUPERNI = DATA / "superni" / "tasks"
@@ -38,15 +27,3 @@ def superni_tasks() -> list[Task]:
 @pytest.fixture(scope="session")
 def tasks() -> list[Task]:
     return superni_tasks()
-
-
-@pytest.fixture(scope="session")
-def tiny_llama():
-    """Factory ``tiny_llama(vocab_size, seed=0)`` of tests/models/conftest.py."""
-    return _models.tiny_llama
-
-
-@pytest.fixture(scope="session")
-def tiny_t5():
-    """Factory ``tiny_t5(vocab_size, seed=0)`` of tests/models/conftest.py."""
-    return _models.tiny_t5
