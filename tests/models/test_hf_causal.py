@@ -187,8 +187,22 @@ def test_generation_is_cut_at_the_first_stop_string(causal: CausalBackend) -> No
     assert stops, "precondition: some generation is long enough to hold a stop string"
     cut = causal.generate(PROMPTS, max_new_tokens=12, stop=stops, batch_size=4)
     for text, short in zip(full, cut):
-        positions = [text.find(s) for s in stops if s in text]
+        start = len(text) - len(text.lstrip())  # stops count only once the answer has begun
+        positions = [p for p in (text.find(s, start) for s in stops) if p >= 0]
         assert short == (text[: min(positions)] if positions else text)
+
+
+def test_stop_strings_end_the_answer_not_the_whitespace_before_it(causal_tokenizer) -> None:
+    from heedful.models.backend import _AnswerStop, _cut_at_stop
+
+    assert _cut_at_stop("\nyes\nmore", ["\n"]) == "\nyes"
+    assert _cut_at_stop("  no", ["\n"]) == "  no"
+    assert _cut_at_stop("a.b", [".", "b"]) == "a"
+    prompt = causal_tokenizer.encode("Q:", add_special_tokens=False)
+    stop = _AnswerStop(causal_tokenizer, ["\n"], prompt_len=len(prompt), is_seq2seq=False)
+    for answer, done in (("\n", False), ("\n yes", False), ("\n yes\n", True), ("yes\n", True)):
+        row = torch.tensor([prompt + causal_tokenizer.encode(answer, add_special_tokens=False)])
+        assert stop(row, None).tolist() == [done], answer
 
 
 def test_hidden_states_are_the_last_prompt_tokens(causal: CausalBackend) -> None:

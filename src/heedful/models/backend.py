@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from transformers import GenerationConfig
+from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
 
 from heedful.errors import HeedfulError
 from heedful.models.batching import pad_left, pad_right, run_sorted
@@ -137,7 +137,6 @@ class HFBackend:
             max_new_tokens=max_new_tokens,
             pad_token_id=self.pad_id,
             eos_token_id=eos if eos else None,
-            stop_strings=list(stop) if stop else None,
             decoder_start_token_id=getattr(self.config, "decoder_start_token_id", None),
             return_dict_in_generate=True,
             output_scores=scores,
@@ -153,7 +152,9 @@ class HFBackend:
                 input_ids=ids,
                 attention_mask=mask,
                 generation_config=self._greedy_config(max_new_tokens, stop, scores),
-                tokenizer=self.tokenizer if stop else None,
+                stopping_criteria=StoppingCriteriaList([_AnswerStop(self.tokenizer, stop, ids.shape[1], self.is_seq2seq)])
+                if stop
+                else None,
             )
         sequences = out.sequences
         # Causal outputs repeat the prompt; seq2seq outputs start with the decoder start token.
@@ -231,9 +232,30 @@ class HFBackend:
 
 
 def _cut_at_stop(text: str, stops: Sequence[str]) -> str:
-    """Text before the earliest occurrence of any stop string."""
-    cut = min((pos for pos in (text.find(s) for s in stops) if pos >= 0), default=len(text))
+    """The answer: text from its first non-space character to the earliest stop string after it.
+
+    Instruct models often begin an answer with a newline after ``Output:``; a stop string
+    such as ``"\n"`` must end the answer, not precede it.
+    """
+    start = len(text) - len(text.lstrip())
+    cut = min((pos for pos in (text.find(s, start) for s in stops) if pos >= 0), default=len(text))
     return text[:cut]
+
+
+class _AnswerStop(StoppingCriteria):
+    """Stop a row once a stop string appears after its answer's first non-space character."""
+
+    def __init__(self, tokenizer: Any, stops: Sequence[str], prompt_len: int, is_seq2seq: bool):
+        self.tokenizer = tokenizer
+        self.stops = list(stops)
+        self.start = 1 if is_seq2seq else prompt_len  # seq2seq rows start with the decoder start token
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        done = []
+        for row in input_ids[:, self.start :].tolist():
+            text = self.tokenizer.decode(row, skip_special_tokens=True).lstrip()
+            done.append(any(stop in text for stop in self.stops))
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
 def _ensure_pad_token(tokenizer: Any) -> None:
