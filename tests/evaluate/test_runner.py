@@ -157,3 +157,26 @@ def test_shared_collections_run_unchanged(tmp_path, tiny_llama_dir, shared_data)
     n_mmlu_records = sum(1 for _ in open(shared_data / "instructions" / "mmlu.jsonl"))
     assert len(mmlu.records) == n_mmlu_records + 1  # every record plus the designer prompt
     assert not mmlu.skipped
+
+
+def test_unknown_perturbation_fails_before_loading_the_model(tmp_path, inputs):
+    from heedful.errors import HeedfulError
+
+    tasks_file, coll = inputs
+    config = EvalConfig(model="no-such-model", tasks=f"jsonl:{tasks_file}", instructions=str(coll), perturb=["simplifed"])
+    with pytest.raises(HeedfulError, match="unknown perturbation 'simplifed'"):
+        evaluate(config, tmp_path / "out", show_progress=False)
+
+
+def test_inapplicable_perturbation_is_skipped_and_recorded(tmp_path, tiny_llama_dir, inputs):
+    tasks_file, coll = inputs  # a label space is given for "colors"; "echo" (generation) has none
+    spaces = tmp_path / "label_space.json"
+    spaces.write_text(json.dumps({"colors.json": {"demo labels": ["red", "blue"], "output descriptions": ""},
+                                  "echo.json": {"demo labels": ["Generate free text"], "output descriptions": ""}}))
+    config = EvalConfig(model=str(tiny_llama_dir), tasks=f"jsonl:{tasks_file}", instructions="designer",
+                        perturb=["simplified"], label_spaces=str(spaces), max_new_tokens=2)
+    result = evaluate(config, tmp_path / "out", show_progress=False)
+    kinds = {(r["task"], r["instruction_kind"]) for r in result.records}
+    assert ("colors", "simplified") in kinds
+    assert ("echo", "simplified") not in kinds
+    assert result.skipped == {"echo/simplified": 1}

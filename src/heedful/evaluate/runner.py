@@ -129,11 +129,14 @@ def build_work(
         if config.perturb:
             from heedful.instructions.variants import perturbed_variants
 
-            pairs.extend(
-                perturbed_variants(
-                    task, instructions, config.perturb, seed=config.seed, label_spaces=label_spaces
-                )
-            )
+            for name in config.perturb:
+                try:
+                    pairs.extend(perturbed_variants(task, instructions, [name], seed=config.seed, label_spaces=label_spaces))
+                except HeedfulError as err:
+                    if config.on_unfit != "skip":
+                        raise
+                    skipped[f"{task.name}/{name}"] += 1
+                    log.warning("skipped perturbation %s for task %s: %s", name, task.name, err)
         for instruction, variant in pairs:
             rendered: list[WorkItem] = []
             try:
@@ -350,6 +353,11 @@ def evaluate(
         raise HeedfulError(f"unknown scoring '{config.scoring}': use one of {', '.join(SCORING_METHODS)}")
     if config.on_unfit not in ("error", "skip"):
         raise HeedfulError(f"on_unfit must be 'error' or 'skip', not '{config.on_unfit}'")
+    if config.perturb:
+        from heedful.instructions.variants import parse_perturbation
+
+        for spec in config.perturb:  # a typo fails now, not after the model has loaded
+            parse_perturbation(spec)
     out = Path(out_dir)
     files = outputs_dir_files(out)
     tasks = load_tasks(config.tasks, seed=config.seed, shuffle_options=config.shuffle_options)
