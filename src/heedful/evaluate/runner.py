@@ -27,6 +27,9 @@ from heedful.tasks.types import Instance, Task
 log = logging.getLogger(__name__)
 
 SCORING_METHODS = ("sum", "mean", "sun")
+# Bumped when the meaning of a cached generation changes (2: stop strings apply only
+# once the answer has begun), so stale outputs are never replayed.
+GENERATION_VERSION = 2
 
 
 @dataclass
@@ -182,7 +185,12 @@ def assign_keys(items: Sequence[WorkItem], config: EvalConfig) -> None:
             method = {"method": "sun", "max_new_tokens": config.max_new_tokens} if config.scoring == "sun" else {"method": "loglik"}
             item.key = content_hash(ident, method, item.example.prompt, item.continuations)
         else:
-            method = {"method": "generate", "max_new_tokens": config.max_new_tokens, "stop": config.stop}
+            method = {
+                "method": "generate",
+                "version": GENERATION_VERSION,
+                "max_new_tokens": config.max_new_tokens,
+                "stop": config.stop,
+            }
             item.key = content_hash(ident, method, item.example.prompt)
 
 
