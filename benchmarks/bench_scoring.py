@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "scoring.json"
 MODEL = "smollm2-135m-instruct"
 LM_EVAL_TASK = "heedful_bench_bbl_mc"
+LM_HEAD_ROWS = 256
 TARGETS = {"float32": 2.5, "bfloat16": 5.0}  # minimum items/s ratio over lm-eval float32
 
 
@@ -262,17 +263,23 @@ def linear_shapes(config: Any) -> dict[str, tuple[int, int, int]]:
 
 
 def measure_matmul(rows: int, k: int, n: int, dtype: Any, *, min_seconds: float = 0.3) -> float:
-    """FLOP/s of ``torch.matmul([rows, k], [k, n])`` in ``dtype`` (best of repeated timings)."""
+    """FLOP/s of a ``[rows, k]`` input through a ``[n, k]`` weight in ``dtype`` (best of repeated timings).
+
+    Uses ``F.linear`` with the weight in ``nn.Linear``'s layout, as the model does: on
+    CPUs without native bf16 a plain ``torch.matmul`` of a ``[k, n]`` bf16 matrix takes a
+    much slower path than the model's own layers and would understate the rate.
+    """
     import torch
+    import torch.nn.functional as F
 
     a = torch.randn(rows, k).to(dtype)
-    b = torch.randn(k, n).to(dtype)
+    w = torch.randn(n, k).to(dtype)
     with torch.inference_mode():
-        torch.matmul(a, b)
+        F.linear(a, w)
         best, spent = math.inf, 0.0
         while spent < min_seconds or best == math.inf:
             t0 = time.perf_counter()
-            torch.matmul(a, b)
+            F.linear(a, w)
             dt = time.perf_counter() - t0
             best, spent = min(best, dt), spent + dt
     return 2.0 * rows * k * n / best
@@ -283,14 +290,15 @@ def compute_limit(config: Any, tokens: dict[str, int], dtype: Any, rows: int) ->
 
     Every read token passes the decoder layers' linear maps; only ``logit_positions``
     pass the vocabulary projection. Attention scores, norms and activations are left
-    out, so the limit is a lower bound.
+    out, so the limit is a lower bound. The vocabulary projection is timed on at most
+    ``LM_HEAD_ROWS`` rows (heedful computes logits for few positions per batch).
     """
     shapes = linear_shapes(config)
     per_shape: dict[str, dict[str, float]] = {}
     seconds = 0.0
     flops = 0.0
     for name, (k, n, count) in shapes.items():
-        rate = measure_matmul(rows, k, n, dtype)
+        rate = measure_matmul(min(rows, LM_HEAD_ROWS) if name == "lm_head" else rows, k, n, dtype)
         n_tok = tokens["logit_positions"] if name == "lm_head" else tokens["unique"]
         f = 2.0 * k * n * count * n_tok
         per_shape[name] = {"in": k, "out": n, "count": count, "gflops_per_s": rate / 1e9, "flops": f}
@@ -420,7 +428,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "lm_eval_timing": "HFLM.loglikelihood on the items' (context, continuation) Instances",
         },
         "seeds": {"sample": args.seed, "bigbench_option_shuffle": args.seed},
-        "environment": environment() | {"lm_eval": _version("lm_eval")},
+        "environment": environment()
+        | {"lm_eval": _version("lm_eval"), "cpu_capability": torch.backends.cpu.get_cpu_capability()},
         "tasks": _task_counts(items),
         "speed": speed,
         "ratios": ratios,
