@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from collections.abc import Callable, Iterator
 
 from rich.console import Console
@@ -24,6 +25,11 @@ def progress_bar(description: str, total: int, *, enabled: bool = True) -> Itera
         yield lambda n: None
         return
     console = Console(file=sys.stderr)
+    if not console.is_terminal:
+        # Live bars are off when stderr is a file or pipe: log a line every so often instead.
+        with _progress_lines(description, total, console) as advance:
+            yield advance
+        return
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -35,6 +41,34 @@ def progress_bar(description: str, total: int, *, enabled: bool = True) -> Itera
     with Progress(*columns, console=console, transient=False) as progress:
         task_id = progress.add_task(description, total=total)
         yield lambda n: progress.advance(task_id, n)
+
+
+@contextlib.contextmanager
+def _progress_lines(
+    description: str, total: int, console: Console, every_s: float = 30.0
+) -> Iterator[Callable[[int], None]]:
+    start = last = time.monotonic()
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done, last
+        done += n
+        now = time.monotonic()
+        if now - last >= every_s or done >= total:
+            last = now
+            rate = done / max(now - start, 1e-9)
+            eta = (total - done) / rate if rate > 0 else float("inf")
+            console.print(f"{description}: {done}/{total} ({100 * done / total:.0f}%), "
+                          f"elapsed {_clock(now - start)}, ETA {_clock(eta)}", highlight=False)
+
+    yield advance
+
+
+def _clock(seconds: float) -> str:
+    if seconds == float("inf"):
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 def stdout_console() -> Console:
