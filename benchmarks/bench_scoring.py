@@ -366,7 +366,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     tokens = count_tokens(backend.encoder, items)
     print(f"{len(items)} items, {tokens['options']} options; tokens: unique {tokens['unique']}, lm-eval {tokens['lm_eval']}")
 
-    lm_dtypes = ["float32"] if args.dtype == "float32" else ["float32", args.dtype]
+    lm_dtypes = ["float32"] if args.dtype == "float32" or not args.lm_eval_same_dtype else ["float32", args.dtype]
     lms = {d: load_lm_eval(model_dir, d, args.lm_eval_batch_size) for d in lm_dtypes}
 
     # Warm-ups: heedful once; each lm-eval model once through simple_evaluate + the local task.
@@ -500,6 +500,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--batch-size", type=int, default=8, help="heedful batch size (items, all options each)")
     p.add_argument("--lm-eval-batch-size", type=int, default=16, help="lm-eval batch size ((context, option) pairs)")
+    p.add_argument(
+        "--lm-eval-same-dtype",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="in bfloat16 also time lm-eval in bf16 (slow on CPUs without native bf16)",
+    )
     p.add_argument("--seed", type=int, default=0, help="item sample and option-shuffle seed")
     p.add_argument("--suite", default="bbl-mc", choices=("bbl-mc", "bbl-sun14"), help="BIG-bench Lite suite")
     p.add_argument("--out", type=Path, default=RESULTS, help="results JSON (merged per dtype)")
