@@ -56,12 +56,30 @@ def apply_method(model: Any, method: str, *, is_seq2seq: bool, config: MethodCon
     return get_peft_model(model, peft_config)
 
 
-def enable_gradient_checkpointing(model: Any) -> None:
-    """Recompute activations in the backward pass: less memory, about a third more compute."""
+def enable_gradient_checkpointing(model: Any, every_n_layers: int = 1) -> None:
+    """Recompute activations in the backward pass: less memory, more compute.
+
+    ``every_n_layers`` 1 recomputes every decoder layer (about a third more compute);
+    N > 1 only every N-th one, keeping the other layers' activations (selective
+    checkpointing: 1/N of the memory saving for 1/N of the extra compute).
+    """
+    if every_n_layers < 1:
+        raise HeedfulError(f"every_n_layers must be at least 1, got {every_n_layers}")
     if not getattr(model, "supports_gradient_checkpointing", True):
         raise HeedfulError(f"{type(model).__name__} does not support gradient checkpointing")
     # Non-reentrant checkpointing also works when the inputs need no gradient (PEFT, frozen embeddings).
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.x; the old name warns
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs, every_n_layers=every_n_layers)
+    elif every_n_layers == 1:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    else:
+        raise HeedfulError("checkpointing every N-th layer needs transformers >= 5 (or checkpoint every layer)")
+
+
+def is_gradient_checkpointing(model: Any) -> bool:
+    """Whether any layer of ``model`` already recomputes its activations."""
+    return any(getattr(m, "gradient_checkpointing", False) is True for m in model.modules())
 
 
 def is_peft(model: Any) -> bool:

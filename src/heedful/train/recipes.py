@@ -72,6 +72,8 @@ class TrainConfig:
     mixed_precision: str = "no"
     loss: str = "output"
     gradient_checkpointing: bool = False
+    # every N-th decoder layer recomputed in backward; None: 2 for full fine-tuning, 0 for PEFT
+    activation_checkpoint_every: int | None = None
     dtype: str = "float32"
     device: str = "cpu"
     # PEFT
