@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,18 +12,8 @@ import torch
 from heedful.errors import HeedfulError
 from heedful.models.backend import HFBackend
 from heedful.models.batching import pad_right, run_sorted
+from heedful.models.requests import EncodedRequest, collect_scores
 from heedful.models.types import ChoiceRequest, ChoiceScores, Progress
-
-
-@dataclass(frozen=True)
-class _Encoded:
-    ctx: list[int]
-    conts: list[list[int]]
-    texts: tuple[str, ...]
-
-    @property
-    def length(self) -> int:
-        return len(self.ctx) + max(len(c) for c in self.conts)
 
 
 def _base_model(model: Any) -> Any:
@@ -77,7 +66,7 @@ class CausalBackend(HFBackend):
         lm-evaluation-harness (see :mod:`heedful.models.encoding`); a prompt too long for
         the context loses its oldest tokens so that prompt plus longest option fit.
         """
-        work: list[_Encoded] = []
+        work: list[EncodedRequest] = []
         n_cut = 0
         for i, req in enumerate(requests):
             where = f"request {i}"
@@ -90,12 +79,12 @@ class CausalBackend(HFBackend):
             # The model reads context + continuation minus its last token (lm-eval's window).
             ctx, cut = self._fit(ctx, self.max_length + 1 - longest, where)
             n_cut += cut
-            work.append(_Encoded(ctx, conts, req.continuations))
+            work.append(EncodedRequest(ctx, conts, req.continuations))
         self._note_truncated(n_cut)
         run = self._score_shared_prefix if self.shared_prefix else self._score_per_option
         return run_sorted(work, length=lambda w: w.length, batch_size=batch_size, run_batch=run, progress=progress)
 
-    def _score_shared_prefix(self, batch: list[_Encoded]) -> list[ChoiceScores]:
+    def _score_shared_prefix(self, batch: list[EncodedRequest]) -> list[ChoiceScores]:
         """One pass over the (right-padded) prompts, then the options' tails on their copied caches."""
         dev = self.device
         ctx_ids, ctx_mask = pad_right([w.ctx for w in batch], self.pad_id)
@@ -155,9 +144,9 @@ class CausalBackend(HFBackend):
                 for k, r in enumerate(tails):
                     logliks[r] += sums[k]
                     greedy[r] = greedy[r] and all_max[k]
-        return self._collect(batch, rows, logliks, greedy)
+        return collect_scores(batch, rows, logliks, greedy)
 
-    def _score_per_option(self, batch: list[_Encoded]) -> list[ChoiceScores]:
+    def _score_per_option(self, batch: list[EncodedRequest]) -> list[ChoiceScores]:
         """One full sequence per option: the reference path, and the one prompt-learning adapters need."""
         dev = self.device
         rows = [(b, j) for b, w in enumerate(batch) for j in range(len(w.conts))]
@@ -174,24 +163,7 @@ class CausalBackend(HFBackend):
             lp, is_max = token_logprobs(logits[r, start : start + len(cont)], torch.tensor(cont, device=dev))
             logliks.append(float(lp.double().sum()))
             greedy.append(bool(is_max.all()))
-        return self._collect(batch, rows, logliks, greedy)
-
-    @staticmethod
-    def _collect(
-        batch: list[_Encoded], rows: list[tuple[int, int]], logliks: list[float], greedy: list[bool]
-    ) -> list[ChoiceScores]:
-        per_req: list[list[int]] = [[] for _ in batch]
-        for r, (b, _) in enumerate(rows):
-            per_req[b].append(r)
-        return [
-            ChoiceScores(
-                logliks=tuple(float(logliks[r]) for r in idx),
-                n_tokens=tuple(len(c) for c in w.conts),
-                is_greedy=tuple(bool(greedy[r]) for r in idx),
-                n_chars=tuple(len(t) for t in w.texts),
-            )
-            for w, idx in zip(batch, per_req)
-        ]
+        return collect_scores(batch, rows, logliks, greedy)
 
     # ------------------------------------------------------------ representations
     def first_token_hidden_states(self, prompts: Sequence[str], *, layer: int = -1, batch_size: int = 8) -> np.ndarray:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -14,18 +13,8 @@ from heedful.errors import HeedfulError
 from heedful.models.backend import HFBackend
 from heedful.models.batching import pad_right, run_sorted
 from heedful.models.hf_causal import _is_prompt_learning, _pick_layer, token_logprobs
+from heedful.models.requests import EncodedRequest, collect_scores
 from heedful.models.types import ChoiceRequest, ChoiceScores, Progress
-
-
-@dataclass(frozen=True)
-class _Encoded:
-    ctx: list[int]
-    conts: list[list[int]]
-    texts: tuple[str, ...]
-
-    @property
-    def length(self) -> int:
-        return len(self.ctx) + max(len(c) for c in self.conts)
 
 
 class Seq2SeqBackend(HFBackend):
@@ -56,7 +45,7 @@ class Seq2SeqBackend(HFBackend):
         tokenizer's special tokens (T5 appends ``</s>``) and keeps its last
         ``max_length`` tokens; continuations are encoded without special tokens.
         """
-        work: list[_Encoded] = []
+        work: list[EncodedRequest] = []
         n_cut = 0
         for i, req in enumerate(requests):
             where = f"request {i}"
@@ -68,11 +57,11 @@ class Seq2SeqBackend(HFBackend):
                 )
             ctx, cut = self._fit(ctx, self.max_length, where)
             n_cut += cut
-            work.append(_Encoded(ctx, conts, req.continuations))
+            work.append(EncodedRequest(ctx, conts, req.continuations))
         self._note_truncated(n_cut)
         return run_sorted(work, length=lambda w: w.length, batch_size=batch_size, run_batch=self._score, progress=progress)
 
-    def _score(self, batch: list[_Encoded]) -> list[ChoiceScores]:
+    def _score(self, batch: list[EncodedRequest]) -> list[ChoiceScores]:
         dev = self.device
         enc_ids, enc_mask = pad_right([w.ctx for w in batch], self.pad_id)
         rows = [(b, j) for b, w in enumerate(batch) for j in range(len(w.conts))]
@@ -98,18 +87,7 @@ class Seq2SeqBackend(HFBackend):
             valid = dec_mask.to(dev).bool()
             sums = (lp * valid).double().sum(dim=1).cpu().tolist()
             all_max = (is_max | ~valid).all(dim=1).cpu().tolist()
-        per_req: list[list[int]] = [[] for _ in batch]
-        for r, (b, _) in enumerate(rows):
-            per_req[b].append(r)
-        return [
-            ChoiceScores(
-                logliks=tuple(float(sums[r]) for r in idx),
-                n_tokens=tuple(len(c) for c in w.conts),
-                is_greedy=tuple(bool(all_max[r]) for r in idx),
-                n_chars=tuple(len(t) for t in w.texts),
-            )
-            for w, idx in zip(batch, per_req)
-        ]
+        return collect_scores(batch, rows, sums, all_max)
 
     def first_token_hidden_states(self, prompts: Sequence[str], *, layer: int = -1, batch_size: int = 8) -> np.ndarray:
         """Decoder hidden state ``[n, hidden]`` at the decoder start step (the first decoded token).
