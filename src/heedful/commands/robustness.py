@@ -83,7 +83,6 @@ def robustness_command(
         target = from_dir
         config_info: dict[str, Any] = json.loads((from_dir / "results.json").read_text(encoding="utf-8")).get("config", {})
     else:
-        from heedful.commands.eval import print_scores
         from heedful.evaluate.runner import evaluate
 
         config = config_from_options(
