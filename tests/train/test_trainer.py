@@ -175,3 +175,32 @@ def test_accumulation_equals_one_larger_batch(tasks, causal_tokenizer, tiny_llam
     big, accumulated = seen
     for a, b in zip(big, accumulated):
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-7)
+
+
+def test_selective_activation_checkpointing_keeps_the_updates(tasks, causal_tokenizer, tiny_llama, tmp_path):
+    """The default recomputes every other layer for full fine-tuning: same weights as keeping all activations."""
+    features = _features(tasks, causal_tokenizer, n=8)
+    trained, flags = [], []
+    for every in (None, 0):
+        torch.manual_seed(0)
+        model = apply_method(tiny_llama(len(causal_tokenizer), seed=0), "full", is_seq2seq=False).train()
+        config = LoopConfig(learning_rate=3e-3, epochs=1, max_steps=2, batch_size=4, activation_checkpoint_every=every)
+        train_loop(model, causal_tokenizer, features, config, tmp_path / str(every), is_seq2seq=False, show_progress=False)
+        trained.append(_weights(model))
+        flags.append([layer.gradient_checkpointing for layer in model.model.layers])
+    n = len(flags[0])
+    assert n >= 2 and flags[0] == [i % 2 == 0 for i in range(n)] and not any(flags[1])
+    for name, value in trained[1].items():
+        torch.testing.assert_close(trained[0][name], value, msg=name)
+
+
+def test_peft_keeps_activations_by_default(tasks, causal_tokenizer, tiny_llama, tmp_path):
+    model = apply_method(tiny_llama(len(causal_tokenizer)), "lora", is_seq2seq=False).train()
+    config = LoopConfig(epochs=1, max_steps=1, batch_size=4)
+    train_loop(model, causal_tokenizer, _features(tasks, causal_tokenizer, n=4), config, tmp_path, is_seq2seq=False, show_progress=False)
+    assert not any(getattr(m, "gradient_checkpointing", False) is True for m in model.modules())
+
+
+def test_negative_activation_checkpoint_every_is_refused():
+    with pytest.raises(HeedfulError, match="activation_checkpoint_every"):
+        LoopConfig(activation_checkpoint_every=-1).validate()
