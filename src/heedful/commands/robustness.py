@@ -17,7 +17,7 @@ from heedful.commands import options as opt
 from heedful.commands.eval import config_from_options
 from heedful.errors import HeedfulError
 
-DEFAULT_LIMIT = 10
+DEFAULT_LIMIT = 3  # per task or subtask: bbl-mc has 47; ~1,400 prompts, ~8 min on 2 CPU cores
 
 
 def robustness_report(records: list[dict[str, Any]], *, n_bootstrap: int, seed: int) -> dict[str, Any]:
