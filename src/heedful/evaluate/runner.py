@@ -395,13 +395,16 @@ def evaluate(
         for it in items:
             by_key[it.key].append(it)
 
-        def save(outputs: dict[str, dict[str, Any]]) -> None:
-            store.put_outputs(outputs)
+        def put_records(outputs: dict[str, dict[str, Any]]) -> None:
             store.put_records(
                 run_id, [make_record(it, outputs[key], config) for key in outputs for it in by_key[key]]
             )
 
-        save({k: v for k, v in cached.items()})
+        def save(outputs: dict[str, dict[str, Any]]) -> None:
+            store.put_outputs(outputs)
+            put_records(outputs)
+
+        put_records(cached)  # cached outputs are stored already; only their records may be new
         size = chunk_size or max(config.batch_size * 4, 16)
         with progress_bar("evaluating", total=len(pending), enabled=show_progress) as advance:
             for chunk in _chunks(pending, size):

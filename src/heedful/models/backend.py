@@ -119,6 +119,16 @@ class HFBackend:
         ids = self.encoder.encode(prompt)
         return ids if ids else [self.encoder.prefix_token_id]
 
+    def _fit_prompts(self, prompts: Sequence[str], budget: int) -> list[list[int]]:
+        """Token ids of each prompt, cut to ``budget`` (counted, or refused in error mode)."""
+        encoded, n_cut = [], 0
+        for i, prompt in enumerate(prompts):
+            ids, cut = self._fit(self._prompt_ids(prompt), budget, f"prompt {i}")
+            encoded.append(ids)
+            n_cut += cut
+        self._note_truncated(n_cut)
+        return encoded
+
     def _generation_budget(self, max_new_tokens: int) -> int:
         # The encoder and decoder of a seq2seq model have separate budgets.
         return self.max_length if self.is_seq2seq else self.max_length - max_new_tokens
@@ -176,13 +186,7 @@ class HFBackend:
         progress: Progress | None = None,
     ) -> list[str]:
         """Greedy continuations of ``prompts`` (new text only), each cut at its first stop string."""
-        budget = self._generation_budget(max_new_tokens)
-        encoded, n_cut = [], 0
-        for i, prompt in enumerate(prompts):
-            ids, cut = self._fit(self._prompt_ids(prompt), budget, f"prompt {i}")
-            encoded.append(ids)
-            n_cut += cut
-        self._note_truncated(n_cut)
+        encoded = self._fit_prompts(prompts, self._generation_budget(max_new_tokens))
         stops = [s for s in stop if s]
         eos = self.eos_ids
 

@@ -172,12 +172,7 @@ class CausalBackend(HFBackend):
         ``layer`` indexes ``hidden_states`` as transformers returns them: 0 is the
         embeddings, -1 the last layer, -2 the penultimate (Sun et al. 2023, section 4.5).
         """
-        encoded, n_cut = [], 0
-        for i, prompt in enumerate(prompts):
-            ids, cut = self._fit(self._prompt_ids(prompt), self.max_length, f"prompt {i}")
-            encoded.append(ids)
-            n_cut += cut
-        self._note_truncated(n_cut)
+        encoded = self._fit_prompts(prompts, self.max_length)
         dev = self.device
 
         def run(batch: list[list[int]]) -> list[np.ndarray]:
