@@ -23,6 +23,7 @@ def test_finetune_smollm2_on_two_superni_tasks_and_evaluate(tmp_path):
         pytest.skip(f"SuperNI data not found at {SUPERNI}")
     from heedful.models import load_model
     from heedful.train.recipes import TrainConfig, run_training
+    from heedful.train.trainer import LoopConfig
 
     config = TrainConfig(
         model="smollm2-135m-instruct",
@@ -31,10 +32,7 @@ def test_finetune_smollm2_on_two_superni_tasks_and_evaluate(tmp_path):
         setting="mtl",
         budget="8",
         method="lora",
-        learning_rate=1e-4,
-        max_steps=3,
-        batch_size=2,
-        grad_accum=2,
+        loop=LoopConfig(learning_rate=1e-4, max_steps=3, batch_size=2, grad_accum=2),
         max_source_length=192,
         max_target_length=16,
         eval_limit=3,

@@ -8,13 +8,14 @@ from heedful.errors import HeedfulError
 from heedful.store import Store
 from heedful.tasks.sampling import select_instances
 from heedful.train.recipes import TrainConfig, plan_units, run_training, unit_examples
+from heedful.train.trainer import LoopConfig
 
 
 def _config(tasks, tiny_llama_dir, **kw):
     spec = "+".join(f"superni:{t.metadata['file']}" for t in tasks)
     base = dict(
-        model=str(tiny_llama_dir), tasks=spec, encoding="none", budget="4", epochs=1, batch_size=2,
-        learning_rate=1e-3, max_source_length=48, max_target_length=6, eval_limit=2, eval_max_new_tokens=3,
+        model=str(tiny_llama_dir), tasks=spec, encoding="none", budget="4",
+        loop=LoopConfig(epochs=1, batch_size=2, learning_rate=1e-3), max_source_length=48, max_target_length=6, eval_limit=2, eval_max_new_tokens=3,
     )
     return TrainConfig(**{**base, **kw})
 

@@ -63,19 +63,23 @@ def train_command(
 ) -> None:
     """Fine-tune MODEL on TASKS and evaluate it; resumable, everything recorded in OUT."""
     from heedful.train.recipes import TrainConfig, run_training
+    from heedful.train.trainer import LoopConfig
 
     targets = [m.strip() for m in lora_target_modules.split(",") if m.strip()] if lora_target_modules else None
+    loop = LoopConfig(
+        learning_rate=learning_rate, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
+        grad_accum=grad_accum, schedule=schedule, warmup_steps=warmup_steps, weight_decay=weight_decay,
+        max_grad_norm=max_grad_norm, group_by_length=group_by_length, save_every=save_every,
+        keep_checkpoints=keep_checkpoints, mixed_precision=mixed_precision, loss=loss,
+        activation_checkpoint_every=activation_checkpoint_every,
+    )
     config = TrainConfig(
         model=model, tasks=tasks, encoding=encoding, setting=setting, budget=budget, seed=seed, method=method,
-        init_from=init_from, perturb=perturb, label_space_file=label_space_file, learning_rate=learning_rate,
-        epochs=epochs, max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum, schedule=schedule,
-        warmup_steps=warmup_steps, weight_decay=weight_decay, max_grad_norm=max_grad_norm,
-        group_by_length=group_by_length, max_source_length=max_source_length, max_target_length=max_target_length,
-        mixed_precision=mixed_precision, loss=loss, gradient_checkpointing=gradient_checkpointing,
-        activation_checkpoint_every=activation_checkpoint_every, dtype=dtype,
-        device=device, lora_r=lora_r, lora_alpha=lora_alpha,
-        lora_dropout=lora_dropout, lora_target_modules=targets, num_virtual_tokens=num_virtual_tokens,
-        save_every=save_every, keep_checkpoints=keep_checkpoints, evaluate=evaluate, eval_every=eval_every,
+        init_from=init_from, perturb=perturb, label_space_file=label_space_file,
+        max_source_length=max_source_length, max_target_length=max_target_length, loop=loop,
+        gradient_checkpointing=gradient_checkpointing, dtype=dtype, device=device, lora_r=lora_r,
+        lora_alpha=lora_alpha, lora_dropout=lora_dropout, lora_target_modules=targets,
+        num_virtual_tokens=num_virtual_tokens, evaluate=evaluate, eval_every=eval_every,
         eval_instructions=eval_instructions, eval_split=eval_split, eval_limit=eval_limit,
         eval_max_new_tokens=eval_max_new_tokens, eval_batch_size=eval_batch_size,
     )

@@ -22,13 +22,14 @@ import os
 import random
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from heedful.errors import HeedfulError
 from heedful.tasks.types import Task
 from heedful.train.methods import METHODS, MethodConfig
+from heedful.train.trainer import LoopConfig
 
 log = logging.getLogger("heedful.train")
 
@@ -42,8 +43,8 @@ FINAL = "final"
 class TrainConfig:
     """Everything that determines a training run (stored with its results).
 
-    Defaults follow Tk-Instruct and Gupta 2023: SuperNI ``def+pos2`` prompts, learning
-    rate 5e-5, 2 epochs, constant schedule, 1024 source and 128 target tokens.
+    Defaults follow Tk-Instruct and Gupta 2023: SuperNI ``def+pos2`` prompts, 1024 source
+    and 128 target tokens, and (in ``loop``) learning rate 5e-5, 2 epochs, constant schedule.
     """
 
     model: str = "smollm2-135m-instruct"
@@ -56,24 +57,11 @@ class TrainConfig:
     init_from: str | None = None
     perturb: str = "none"
     label_space_file: str | None = None
-    # optimisation
-    learning_rate: float = 5e-5
-    epochs: int = 2
-    max_steps: int | None = None
-    batch_size: int = 8
-    grad_accum: int = 1
-    schedule: str = "constant"
-    warmup_steps: int = 0
-    weight_decay: float = 0.0
-    max_grad_norm: float | None = 1.0
-    group_by_length: bool = True
     max_source_length: int = 1024
     max_target_length: int = 128
-    mixed_precision: str = "no"
-    loss: str = "output"
+    # optimisation (its seed is replaced by ``seed`` above: one seed per run)
+    loop: LoopConfig = field(default_factory=LoopConfig)
     gradient_checkpointing: bool = False
-    # every N-th decoder layer recomputed in backward; None: 2 for full fine-tuning, 0 for PEFT
-    activation_checkpoint_every: int | None = None
     dtype: str = "float32"
     device: str = "cpu"
     # PEFT
@@ -82,9 +70,6 @@ class TrainConfig:
     lora_dropout: float = 0.05
     lora_target_modules: list[str] | None = None
     num_virtual_tokens: int = 20
-    # checkpoints
-    save_every: int | None = None
-    keep_checkpoints: int = 2
     # evaluation at the end (and every ``eval_every`` optimizer steps)
     evaluate: bool = True
     eval_every: int | None = None
@@ -107,16 +92,14 @@ class TrainConfig:
         if self.encoding not in ENCODING_NAMES:
             raise HeedfulError(f"unknown encoding '{self.encoding}'; expected one of {', '.join(ENCODING_NAMES)}")
         parse_budget(self.budget)
+        self.loop.validate()
 
     def method_config(self) -> MethodConfig:
         targets = tuple(self.lora_target_modules) if self.lora_target_modules else None
         return MethodConfig(self.lora_r, self.lora_alpha, self.lora_dropout, targets, self.num_virtual_tokens)
 
-    def loop_config(self) -> Any:
-        from heedful.train.trainer import LoopConfig
-
-        names = {f.name for f in dataclasses.fields(LoopConfig)}
-        return LoopConfig(**{k: v for k, v in dataclasses.asdict(self).items() if k in names})
+    def loop_config(self) -> LoopConfig:
+        return dataclasses.replace(self.loop, seed=self.seed)
 
 
 @dataclass(frozen=True)
@@ -384,7 +367,7 @@ def run_training(
         "seeds": {"seed": config.seed, "data_order": config.seed, "budget_sample": config.seed},
         "units": [{"name": u.name or "mtl", "tasks": [t.name for t in u.tasks]} for u in units],
     }
-    accelerator = accelerator or make_accelerator(config.mixed_precision, cpu=config.device == "cpu")
+    accelerator = accelerator or make_accelerator(config.loop.mixed_precision, cpu=config.device == "cpu")
     if accelerator.is_main_process:
         write_json_atomic(out / CONFIG_FILE, provenance)
         with Store(out / "heedful.sqlite") as store:
