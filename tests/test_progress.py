@@ -19,3 +19,21 @@ def test_piped_progress_prints_count_and_eta_lines(monkeypatch):
 def test_disabled_progress_is_a_no_op():
     with progress.progress_bar("x", 10, enabled=False) as advance:
         advance(5)
+
+
+def test_transformers_bars_are_off_inside_and_restored_after():
+    from transformers.utils import logging as hf_logging
+
+    from heedful.progress import transformers_bars_off
+
+    hf_logging.enable_progress_bar()
+    with transformers_bars_off():
+        assert not hf_logging.is_progress_bar_enabled()
+    assert hf_logging.is_progress_bar_enabled()
+    with transformers_bars_off(enabled=False):
+        assert hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # the user's own choice stays
+    with transformers_bars_off():
+        pass
+    assert not hf_logging.is_progress_bar_enabled()
+    hf_logging.enable_progress_bar()

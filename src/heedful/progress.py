@@ -19,6 +19,25 @@ from rich.progress import (
 
 
 @contextlib.contextmanager
+def transformers_bars_off(enabled: bool = True) -> Iterator[None]:
+    """Hide transformers' own tqdm bars ("Loading weights", "Writing model shards").
+
+    They are noise between heedful's progress lines when nothing is downloaded; a
+    setting the user made (bars already off) is left as it was.
+    """
+    from transformers.utils import logging as hf_logging
+
+    quiet = enabled and hf_logging.is_progress_bar_enabled()
+    if quiet:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if quiet:
+            hf_logging.enable_progress_bar()
+
+
+@contextlib.contextmanager
 def progress_bar(description: str, total: int, *, enabled: bool = True) -> Iterator[Callable[[int], None]]:
     """Yield ``advance(n)``; draws a bar (count, elapsed, ETA) on stderr when enabled."""
     if not enabled or total == 0:

@@ -82,3 +82,25 @@ def test_length_grouped_batches_are_a_seeded_permutation():
     plain = length_grouped_batches(lengths, 8, seed=3, epoch=0, group=False)
     plain_spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in plain)
     assert grouped_spread < plain_spread / 2
+
+
+def test_instruction_groups_render_like_evaluation_with_the_reference_first(tasks):
+    from heedful.evaluate.runner import continuation_strings
+    from heedful.instructions.render import render_instruction
+    from heedful.instructions.sources import encoding_instruction
+    from heedful.train.data import flatten_groups, render_instruction_groups
+
+    task = tasks[0]
+    instances = select_instances(task, "train", 3, seed=0)
+    instructions = [encoding_instruction(task, "def+pos2"), encoding_instruction(task, "none")]
+    grouped = render_instruction_groups(task, instances, instructions)
+    assert len(grouped) == 3
+    for inst, group in zip(instances, grouped):
+        assert [e.instruction_id for e in group] == [i.id for i in instructions]
+        assert {e.target for e in group} == {inst.references[0]} and {e.instance_id for e in group} == {inst.id}
+        for instruction, example in zip(instructions, group):
+            rendered = render_instruction(instruction, task, inst)
+            assert example.source == rendered.prompt
+            assert example.target == continuation_strings(rendered.prompt, rendered.references[:1])[0]
+    examples, groups = flatten_groups(grouped)
+    assert groups == [[0, 1], [2, 3], [4, 5]] and examples[2] == grouped[1][0]

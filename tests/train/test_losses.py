@@ -5,7 +5,16 @@ import torch
 import torch.nn.functional as F
 
 from heedful.train.data import Collator, TrainExample, tokenize_example
-from heedful.train.losses import alignment_loss, kl_divergence, naive_ce, output_logits, output_token_ce
+from heedful.train.losses import (
+    alignment_loss,
+    full_output_logits,
+    group_kl,
+    kl_divergence,
+    labelled_counts,
+    naive_ce,
+    output_logits,
+    output_token_ce,
+)
 from heedful.train.methods import apply_method
 
 PAIRS = [
@@ -73,3 +82,31 @@ def test_output_logits_shape(causal_tokenizer, tiny_llama):
     batch = _batch(causal_tokenizer, False)
     logits, labels = output_logits(model, batch, is_seq2seq=False)
     assert logits.shape == (labels.shape[0], len(causal_tokenizer)) and logits.dtype == torch.float32
+
+
+@pytest.mark.parametrize("arch, method", [("llama", "full"), ("llama", "prompt"), ("t5", "full")])
+def test_full_output_logits_equal_the_head_at_labelled_positions(
+    arch, method, causal_tokenizer, t5_tokenizer, tiny_llama, tiny_t5
+):
+    seq2seq = arch == "t5"
+    tokenizer = t5_tokenizer if seq2seq else causal_tokenizer
+    model = apply_method((tiny_t5 if seq2seq else tiny_llama)(len(tokenizer)), method, is_seq2seq=seq2seq).eval()
+    batch = _batch(tokenizer, seq2seq)
+    logits, labels = output_logits(model, batch, is_seq2seq=seq2seq)
+    full, full_labels = full_output_logits(model, batch, is_seq2seq=seq2seq)
+    assert torch.equal(labels, full_labels)
+    torch.testing.assert_close(full, logits, rtol=1e-5, atol=1e-5)
+    assert sum(labelled_counts(batch["labels"], is_seq2seq=seq2seq)) == labels.numel()
+
+
+def test_group_kl_averages_paraphrases_and_sums_groups():
+    torch.manual_seed(0)
+    counts = [2, 2, 2, 3, 3, 1]
+    logits = torch.randn(sum(counts), 7)
+    rows = torch.split(logits, counts)
+    groups = [[0, 1, 2], [3, 4], [5]]  # the last group has no paraphrase: no term
+    expected = (kl_divergence(rows[1], rows[0]) + kl_divergence(rows[2], rows[0])) / 2 + kl_divergence(rows[4], rows[3])
+    torch.testing.assert_close(group_kl(logits, counts, groups), expected)
+    assert float(group_kl(logits, counts, [[1, 0]])) != pytest.approx(float(group_kl(logits, counts, [[0, 1]])))
+    with pytest.raises(ValueError, match="different target lengths"):
+        group_kl(logits, counts, [[0, 3]])

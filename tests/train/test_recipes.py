@@ -99,3 +99,27 @@ def test_eval_every_n_steps_goes_into_the_run_store(tasks, tiny_llama_dir, tmp_p
     with Store(tmp_path / "heedful.sqlite") as store:
         kinds = [store.run(r)["kind"] for (r,) in store._db.execute("SELECT run_id FROM runs")]
     assert sorted(kinds) == ["eval", "eval", "eval", "train"]
+
+
+def test_alignment_run_trains_a_prefix_on_every_instruction(tasks, tiny_llama_dir, tmp_path):
+    """Sun et al. 2023's PT+KL: each instance under each instruction, evaluated under each."""
+    config = _config(
+        tasks[:1], tiny_llama_dir, instructions="superni:none,superni:def", method="prefix",
+        loop=LoopConfig(epochs=1, batch_size=2, learning_rate=1e-3, kl_weight=0.5),
+    )
+    [result] = run_training(config, tmp_path, show_progress=False)
+    assert result.examples == 2 * 4 and result.steps == 2  # 4 instances x 2 prompts, 2 instances per batch
+    assert (tmp_path / "final" / "adapter_model.safetensors").is_file()
+    [per_instruction] = result.eval_summary["tasks"].values()
+    assert len(per_instruction) == 2 and all(e["n"] == 2 for e in per_instruction.values())
+    saved = json.loads((tmp_path / "train_config.json").read_text())["config"]
+    assert saved["instructions"] == "superni:none,superni:def" and saved["loop"]["kl_weight"] == 0.5
+
+
+def test_instruction_options_are_checked(tasks, tiny_llama_dir, tmp_path):
+    with pytest.raises(HeedfulError, match="cannot be combined with --instructions"):
+        run_training(_config(tasks, tiny_llama_dir, instructions="superni:def", perturb="simplified"), tmp_path)
+    with pytest.raises(HeedfulError, match="give them with --instructions"):
+        run_training(_config(tasks, tiny_llama_dir, loop=LoopConfig(kl_weight=0.3)), tmp_path)
+    with pytest.raises(HeedfulError, match="unknown train split 'dev'"):
+        run_training(_config(tasks, tiny_llama_dir, train_split="dev"), tmp_path)

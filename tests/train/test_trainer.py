@@ -27,6 +27,24 @@ def _features(tasks, tokenizer, n=12, seq2seq=False):
     return tokenize_all(examples, tokenizer, is_seq2seq=seq2seq, max_source_length=40, max_target_length=6)
 
 
+def _instruction_groups(tasks, tokenizer, n=8):
+    """Each instance under a reference and a paraphrased instruction: same target.
+
+    The instructions differ at the end of the prompt, which left truncation keeps.
+    """
+    from heedful.instructions.types import Instruction
+    from heedful.train.data import flatten_groups, render_instruction_groups
+
+    task = tasks[0]
+    instructions = [
+        Instruction(id="reference", template="{input}\nAnswer:", kind="observed", collection="test"),
+        Instruction(id="paraphrase", template="{input}\nWhat is the answer? Reply:", kind="paraphrase", collection="test"),
+    ]
+    grouped = render_instruction_groups(task, select_instances(task, "train", n, seed=0), instructions)
+    examples, groups = flatten_groups(grouped)
+    return tokenize_all(examples, tokenizer, is_seq2seq=False, max_source_length=48, max_target_length=6), groups
+
+
 def _weights(model):
     return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
 
@@ -204,3 +222,54 @@ def test_peft_keeps_activations_by_default(tasks, causal_tokenizer, tiny_llama, 
 def test_negative_activation_checkpoint_every_is_refused():
     with pytest.raises(HeedfulError, match="activation_checkpoint_every"):
         LoopConfig(activation_checkpoint_every=-1).validate()
+
+
+def test_kl_alignment_pulls_paraphrase_predictions_to_the_reference(tasks, causal_tokenizer, tiny_llama, tmp_path):
+    """λ = 1 trains the prefix on KL alone: the loss (the KL) falls."""
+    features, groups = _instruction_groups(tasks, causal_tokenizer)
+    model = apply_method(tiny_llama(len(causal_tokenizer), seed=0), "prefix", is_seq2seq=False).train()
+    config = LoopConfig(learning_rate=3e-2, epochs=10, batch_size=4, kl_weight=1.0)
+    result = train_loop(
+        model, causal_tokenizer, features, config, tmp_path, is_seq2seq=False, groups=groups, show_progress=False
+    )
+    losses = result.state.losses
+    assert result.state.step == 10 * 2 and losses[0] > 0
+    assert sum(losses[-4:]) / 4 < 0.5 * sum(losses[:4]) / 4
+
+
+@pytest.mark.parametrize("kl_weight", [0.0, 0.5])
+def test_grouped_accumulation_equals_one_larger_batch(tasks, causal_tokenizer, tiny_llama, tmp_path, monkeypatch, kl_weight):
+    """With instruction groups, 4 groups x 1 and 2 groups x 2 accumulated give the same first gradient."""
+    features, groups = _instruction_groups(tasks, causal_tokenizer, n=4)
+    seen: list[list[torch.Tensor]] = []
+    original = torch.optim.AdamW.step
+
+    def capture(self, *args, **kwargs):
+        seen.append([p.grad.detach().clone() for group in self.param_groups for p in group["params"]])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", capture)
+    for name, batch, accum in (("big", 4, 1), ("acc", 2, 2)):
+        model = tiny_llama(len(causal_tokenizer), seed=0).train()
+        config = LoopConfig(
+            epochs=1, max_steps=1, batch_size=batch, grad_accum=accum, group_by_length=False, max_grad_norm=None,
+            kl_weight=kl_weight, activation_checkpoint_every=0,
+        )
+        train_loop(
+            model, causal_tokenizer, features, config, tmp_path / name, is_seq2seq=False, groups=groups,
+            show_progress=False,
+        )
+    big, accumulated = seen
+    for a, b in zip(big, accumulated):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-7)
+
+
+def test_kl_weight_needs_instruction_groups(tasks, causal_tokenizer, tiny_llama, tmp_path):
+    model = tiny_llama(len(causal_tokenizer)).train()
+    with pytest.raises(HeedfulError, match="at least two instructions"):
+        train_loop(
+            model, causal_tokenizer, _features(tasks, causal_tokenizer, n=4), LoopConfig(kl_weight=0.5), tmp_path,
+            is_seq2seq=False, show_progress=False,
+        )
+    with pytest.raises(HeedfulError, match="kl_weight must be between 0 and 1"):
+        LoopConfig(kl_weight=1.5).validate()

@@ -23,6 +23,16 @@ def train_command(
     init_from: Annotated[Optional[str], Opt(help="A previous heedful train run folder to start from (pre-finetuning).")] = None,
     perturb: Annotated[str, Opt(help="Alter training prompts (Kung & Peng 2023): none, simplified, delusive.")] = "none",
     label_space_file: Annotated[Optional[str], Opt(help="Label-space JSON (Yin et al. 2023) for --perturb.")] = None,
+    instructions: Annotated[
+        Optional[str],
+        Opt(help="Train on every instance under every instruction of this spec (as heedful eval --instructions; "
+                 "the first a task has is the reference) instead of --encoding."),
+    ] = None,
+    instruction_kinds: Annotated[Optional[str], Opt(help="With --instructions: keep only these kinds (comma list).")] = None,
+    kl_weight: Annotated[
+        float, Opt(help="Sun et al. 2023's λ: loss (1-λ)·CE + λ·KL(paraphrase ‖ reference) over --instructions.")
+    ] = 0.0,
+    train_split: Annotated[str, Opt(help="Split the training instances come from: train, val or test.")] = "train",
     learning_rate: Annotated[float, Opt(help="Peak learning rate (AdamW).")] = 5e-5,
     epochs: Annotated[int, Opt(help="Passes over the training data.")] = 2,
     max_steps: Annotated[Optional[int], Opt(help="Stop after this many optimizer steps.")] = None,
@@ -71,11 +81,13 @@ def train_command(
         grad_accum=grad_accum, schedule=schedule, warmup_steps=warmup_steps, weight_decay=weight_decay,
         max_grad_norm=max_grad_norm, group_by_length=group_by_length, save_every=save_every,
         keep_checkpoints=keep_checkpoints, mixed_precision=mixed_precision, loss=loss,
-        activation_checkpoint_every=activation_checkpoint_every,
+        activation_checkpoint_every=activation_checkpoint_every, kl_weight=kl_weight,
     )
     config = TrainConfig(
         model=model, tasks=tasks, encoding=encoding, setting=setting, budget=budget, seed=seed, method=method,
-        init_from=init_from, perturb=perturb, label_space_file=label_space_file,
+        init_from=init_from, perturb=perturb, label_space_file=label_space_file, instructions=instructions,
+        instruction_kinds=[k.strip() for k in instruction_kinds.split(",") if k.strip()] if instruction_kinds else None,
+        train_split=train_split,
         max_source_length=max_source_length, max_target_length=max_target_length, loop=loop,
         gradient_checkpointing=gradient_checkpointing, dtype=dtype, device=device, lora_r=lora_r,
         lora_alpha=lora_alpha, lora_dropout=lora_dropout, lora_target_modules=targets,

@@ -100,21 +100,14 @@ def resolve_source(name_or_path: str) -> tuple[str, str | None]:
 
 
 def _from_pretrained(cls: Any, source: str, what: str, **kwargs: Any) -> Any:
-    from transformers.utils import logging as hf_logging
+    from heedful.progress import transformers_bars_off
 
-    # transformers draws a "Loading weights" bar per load; from local files it is noise
-    # between heedful's own progress lines. Hub downloads keep their bars.
-    quiet = Path(source).exists() and hf_logging.is_progress_bar_enabled()
-    if quiet:
-        hf_logging.disable_progress_bar()
     try:
-        return cls.from_pretrained(source, **kwargs)
+        with transformers_bars_off(enabled=Path(source).exists()):  # hub downloads keep their bars
+            return cls.from_pretrained(source, **kwargs)
     except (OSError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise HeedfulError(f"cannot load {what} from '{source}': {first}") from err
-    finally:
-        if quiet:
-            hf_logging.enable_progress_bar()
 
 
 def load_model(

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from heedful.errors import HeedfulError
+from heedful.instructions.types import Instruction
 from heedful.tasks.types import Instance, Task
 
 IGNORE_INDEX = -100
@@ -37,6 +38,7 @@ class TrainExample:
     instance_id: str
     source: str
     target: str
+    instruction_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,43 @@ def render_examples(
         source = encode(shown, inst.input, encoding, **kwargs)
         examples.append(TrainExample(task.name, inst.id, source, inst.references[0]))
     return examples
+
+
+def render_instruction_groups(
+    task: Task, instances: Sequence[Instance], instructions: Sequence[Instruction]
+) -> list[list[TrainExample]]:
+    """One group per instance: its prompt under every instruction, the first one first.
+
+    Prompts are rendered exactly as the evaluation engine renders them (instruction
+    collections, built-in phrasings, SuperNI encodings), and the target is the string the
+    evaluation scores after the prompt, so training and evaluation see the same tokens.
+    Sun et al. 2023 align paraphrased instructions to a reference one; the first
+    instruction of each group is that reference.
+    """
+    from heedful.evaluate.runner import continuation_strings
+    from heedful.instructions.render import render_instruction
+
+    groups = []
+    for inst in instances:
+        group = []
+        for instruction in instructions:
+            example = render_instruction(instruction, task, inst)
+            if not example.references:
+                raise HeedfulError(f"task {task.name}: instance {inst.id} has no reference output to train on")
+            [target] = continuation_strings(example.prompt, example.references[:1])
+            group.append(TrainExample(task.name, inst.id, example.prompt, target, instruction.id))
+        groups.append(group)
+    return groups
+
+
+def flatten_groups(grouped: Sequence[Sequence[TrainExample]]) -> tuple[list[TrainExample], list[list[int]]]:
+    """The examples of all groups in one list, and each group as indices into it."""
+    examples: list[TrainExample] = []
+    groups: list[list[int]] = []
+    for group in grouped:
+        groups.append(list(range(len(examples), len(examples) + len(group))))
+        examples.extend(group)
+    return examples, groups
 
 
 def tokenize_example(

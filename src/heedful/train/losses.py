@@ -11,7 +11,7 @@ have a label. Going through the model's own ``forward`` keeps every PEFT method 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -88,6 +88,27 @@ def output_logits(model: Any, batch: dict[str, torch.Tensor], *, is_seq2seq: boo
     return logits, labels
 
 
+def full_output_logits(model: Any, batch: dict[str, torch.Tensor], *, is_seq2seq: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`output_logits` from the model's full-vocabulary logits (for FSDP's sharded head)."""
+    labels = batch["labels"]
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    if is_seq2seq:
+        decoder_input_ids = _unwrap(model).prepare_decoder_input_ids_from_labels(labels=labels)
+        logits = model(**inputs, decoder_input_ids=decoder_input_ids, use_cache=False).logits
+        mask = labels != IGNORE_INDEX
+        return logits[mask].float(), labels[mask]
+    logits = model(**inputs, use_cache=False).logits[:, -labels.shape[1] :, :]
+    shifted = labels[:, 1:]
+    mask = shifted != IGNORE_INDEX
+    return logits[:, :-1, :][mask].float(), shifted[mask]
+
+
+def labelled_counts(labels: torch.Tensor, *, is_seq2seq: bool) -> list[int]:
+    """Per batch row, how many of :func:`output_logits`' rows it owns (in row order)."""
+    positions = labels if is_seq2seq else labels[:, 1:]
+    return [int(n) for n in (positions != IGNORE_INDEX).sum(dim=1)]
+
+
 def output_token_ce(
     model: Any, batch: dict[str, torch.Tensor], *, is_seq2seq: bool, num_items: int | torch.Tensor | None = None
 ) -> tuple[torch.Tensor, int]:
@@ -119,6 +140,32 @@ def kl_divergence(paraphrased_logits: torch.Tensor, reference_logits: torch.Tens
     log_q = F.log_softmax(reference_logits.float(), dim=-1)
     per_position = (log_p.exp() * (log_p - log_q)).sum(dim=-1)
     return per_position.mean() if per_position.numel() else per_position.sum()
+
+
+def group_kl(logits: torch.Tensor, counts: Sequence[int], groups: Sequence[Sequence[int]]) -> torch.Tensor:
+    """Sum over groups of the mean over paraphrases of KL(paraphrase ‖ reference).
+
+    ``logits`` are a batch's labelled-position logits (rows of batch row 0, then row 1,
+    ...), ``counts`` how many each batch row owns, and each group lists batch rows that
+    share one target, its reference instruction first (Sun et al. 2023's L_KL, one term
+    per group). Groups of one prompt contribute nothing.
+    """
+    starts = [0]
+    for n in counts:
+        starts.append(starts[-1] + n)
+    total = logits.new_zeros(())
+    for rows in groups:
+        if len(rows) < 2:
+            continue
+        reference = rows[0]
+        ref_logits = logits[starts[reference] : starts[reference + 1]]
+        terms = []
+        for row in rows[1:]:
+            if counts[row] != counts[reference]:
+                raise ValueError(f"batch rows {row} and {reference} of one group have different target lengths")
+            terms.append(kl_divergence(logits[starts[row] : starts[row + 1]], ref_logits))
+        total = total + torch.stack(terms).mean()
+    return total
 
 
 def alignment_loss(ce: torch.Tensor, kl: torch.Tensor, lam: float) -> torch.Tensor:

@@ -6,6 +6,10 @@ per task (single-task learning, STL) or one model on the mixture (multi-task lea
 MTL), with and without instructions in the prompt (encoding ``def+pos2`` vs ``none``), and
 chains a pre-finetuning run into a downstream one (``init_from``). Kung & Peng 2023 train
 on altered instructions (``perturb``: simplified definitions, delusive demonstrations).
+Sun et al. 2023 align paraphrased instructions with a reference one (``instructions``:
+every instance under every instruction, the first a task has being the reference, and
+``loop.kl_weight`` λ > 0 for the KL term; FT, FT+KL, PT, PT+KL are ``method`` full or
+prefix with λ = 0 or > 0).
 
 A run folder holds ``train_config.json`` (config, versions, seeds), ``heedful.sqlite``
 (the training run and every evaluation's records), and per unit (the MTL model, or one
@@ -57,6 +61,11 @@ class TrainConfig:
     init_from: str | None = None
     perturb: str = "none"
     label_space_file: str | None = None
+    # Instruction spec (as ``heedful eval --instructions``) rendering each instance under
+    # every instruction instead of ``encoding``; ``instruction_kinds`` keeps only those kinds.
+    instructions: str | None = None
+    instruction_kinds: list[str] | None = None
+    train_split: str = "train"
     max_source_length: int = 1024
     max_target_length: int = 128
     # optimisation (its seed is replaced by ``seed`` above: one seed per run)
@@ -81,7 +90,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         from heedful.prompts.superni import ENCODING_NAMES
-        from heedful.tasks.sampling import parse_budget
+        from heedful.tasks.sampling import SPLITS, parse_budget
 
         if self.setting not in SETTINGS:
             raise HeedfulError(f"unknown setting '{self.setting}'; expected stl or mtl")
@@ -92,7 +101,13 @@ class TrainConfig:
         if self.encoding not in ENCODING_NAMES:
             raise HeedfulError(f"unknown encoding '{self.encoding}'; expected one of {', '.join(ENCODING_NAMES)}")
         parse_budget(self.budget)
+        if self.train_split not in SPLITS:
+            raise HeedfulError(f"unknown train split '{self.train_split}'; expected one of {', '.join(SPLITS)}")
         self.loop.validate()
+        if self.instructions and self.perturb != "none":
+            raise HeedfulError("--perturb alters --encoding prompts; it cannot be combined with --instructions")
+        if self.loop.kl_weight > 0 and not self.instructions:
+            raise HeedfulError("--kl-weight aligns instructions: give them with --instructions (two or more per task)")
 
     def method_config(self) -> MethodConfig:
         targets = tuple(self.lora_target_modules) if self.lora_target_modules else None
@@ -157,15 +172,12 @@ def perturbation(config: TrainConfig) -> Callable[[Task], Task] | None:
 
 def unit_examples(unit: TrainUnit, config: TrainConfig, tokenizer: Any) -> list[Any]:
     """The rendered training pairs of a unit: each task's train split cut to the budget."""
-    from heedful.tasks.sampling import select_instances
     from heedful.train.data import render_examples
 
     transform = perturbation(config)
     examples = []
     for task in unit.tasks:
-        chosen = select_instances(task, "train", config.budget, seed=config.seed)
-        if not chosen:
-            raise HeedfulError(f"task {task.name}: no training instances (split 'train' is empty)")
+        chosen = _training_instances(task, config)
         examples.extend(
             render_examples(
                 task,
@@ -177,6 +189,43 @@ def unit_examples(unit: TrainUnit, config: TrainConfig, tokenizer: Any) -> list[
             )
         )
     return examples
+
+
+def _training_instances(task: Task, config: TrainConfig) -> list[Any]:
+    from heedful.tasks.sampling import select_instances
+
+    chosen = select_instances(task, config.train_split, config.budget, seed=config.seed)
+    if not chosen:
+        raise HeedfulError(f"task {task.name}: no training instances (split '{config.train_split}' is empty)")
+    return chosen
+
+
+def unit_instruction_groups(unit: TrainUnit, config: TrainConfig) -> list[list[Any]]:
+    """Per training instance, its prompts under every instruction of ``config.instructions``.
+
+    An instruction that cannot render some chosen instance of a task (a record for four
+    options on a three-option example) is left out for that whole task, as evaluation
+    does, so every group of a task has the same instructions.
+    """
+    from heedful.instructions.sources import InstructionSources
+    from heedful.train.data import render_instruction_groups
+
+    sources = InstructionSources.parse(config.instructions or "", kinds=config.instruction_kinds)
+    groups: list[list[Any]] = []
+    for task in unit.tasks:
+        chosen = _training_instances(task, config)
+        usable = []
+        for instruction in sources.for_task(task):
+            try:
+                render_instruction_groups(task, chosen, [instruction])
+            except HeedfulError as err:
+                log.warning("instruction %s left out of training on %s: %s", instruction.id, task.name, err)
+                continue
+            usable.append(instruction)
+        if not usable:
+            raise HeedfulError(f"task {task.name}: no instruction of '{config.instructions}' renders its training instances")
+        groups.extend(render_instruction_groups(task, chosen, usable))
+    return groups
 
 
 def _seed_everything(seed: int) -> None:
@@ -259,8 +308,11 @@ def save_final(model: Any, tokenizer: Any, folder: Path) -> Path:
     if getattr(getattr(model, "config", None), "quantization_config", None) is not None:
         model.config.quantization_config = None
         model.is_quantized = False
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
+    from heedful.progress import transformers_bars_off
+
+    with transformers_bars_off():
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
     if folder.exists():
         shutil.rmtree(folder)
     os.replace(tmp, folder)
@@ -303,7 +355,7 @@ def evaluate_unit(
         model=str(weights) if not is_peft(model) else config.model,
         adapter=str(weights) if is_peft(model) else None,
         tasks=_eval_task_spec(config, unit),
-        instructions=config.eval_instructions or f"superni:{config.encoding}",
+        instructions=config.eval_instructions or config.instructions or f"superni:{config.encoding}",
         split=config.eval_split,
         limit=config.eval_limit,
         seed=config.seed,
@@ -346,7 +398,7 @@ def run_training(
     from heedful.models.encoding import needs_bos
     from heedful.provenance import environment
     from heedful.store import Store
-    from heedful.train.data import tokenize_all
+    from heedful.train.data import flatten_groups, tokenize_all
     from heedful.train.trainer import make_accelerator, train_loop
 
     config.validate()
@@ -381,7 +433,11 @@ def run_training(
             results.append(UnitResult(**_load_unit(done_file)))
             continue
         model, tokenizer, seq2seq = load_for_training(config, unit)
-        examples = unit_examples(unit, config, tokenizer)
+        groups: list[list[int]] | None = None
+        if config.instructions:
+            examples, groups = flatten_groups(unit_instruction_groups(unit, config))
+        else:
+            examples = unit_examples(unit, config, tokenizer)
         features = tokenize_all(
             examples,
             tokenizer,
@@ -404,6 +460,7 @@ def run_training(
             resume=resume,
             on_step=step_hook,
             show_progress=show_progress,
+            groups=groups,
         )
         trained = accelerator.unwrap_model(model)
         result = UnitResult(

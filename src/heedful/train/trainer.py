@@ -27,7 +27,15 @@ from heedful.errors import HeedfulError
 from heedful.store import content_hash
 from heedful.train.checkpoint import TrainerState, latest_checkpoint, load_checkpoint, save_checkpoint
 from heedful.train.data import IGNORE_INDEX, Collator, Features, example_length, length_grouped_batches
-from heedful.train.losses import naive_ce, output_token_ce
+from heedful.train.losses import (
+    alignment_loss,
+    full_output_logits,
+    group_kl,
+    labelled_counts,
+    naive_ce,
+    output_logits,
+    output_token_ce,
+)
 from heedful.train.methods import enable_gradient_checkpointing, is_gradient_checkpointing, is_peft
 
 log = logging.getLogger("heedful.train")
@@ -56,6 +64,10 @@ class LoopConfig:
     than pays back. PEFT methods keep every activation (None means 0 there): their
     states are small and their speed is the point. A model that already checkpoints
     (``gradient_checkpointing``) is left as it is.
+
+    ``kl_weight`` is Sun et al. 2023's λ: with instruction groups (one target under a
+    reference and paraphrased instructions) the loss is ``(1 - λ)·CE + λ·KL(paraphrase ‖
+    reference)``; 0 trains on every prompt with plain cross-entropy.
     """
 
     learning_rate: float = 5e-5
@@ -74,6 +86,7 @@ class LoopConfig:
     mixed_precision: str = "no"
     loss: str = "output"
     activation_checkpoint_every: int | None = None
+    kl_weight: float = 0.0
 
     def validate(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -89,6 +102,8 @@ class LoopConfig:
             )
         if self.learning_rate <= 0:
             raise HeedfulError(f"learning_rate must be positive, got {self.learning_rate}")
+        if not 0.0 <= self.kl_weight <= 1.0:
+            raise HeedfulError(f"kl_weight must be between 0 and 1, got {self.kl_weight}")
 
 
 @dataclass
@@ -122,9 +137,12 @@ def make_accelerator(mixed_precision: str = "no", cpu: bool | None = None) -> An
     return Accelerator(**kwargs)
 
 
-def data_fingerprint(features: Sequence[Features]) -> str:
+def data_fingerprint(features: Sequence[Features], groups: Sequence[Sequence[int]] | None = None) -> str:
     """A hash of the tokenised training data (a resume on other data is refused)."""
-    return content_hash([[f.input_ids, f.labels] for f in features])[:16]
+    data: list[Any] = [[f.input_ids, f.labels] for f in features]
+    if groups is not None:
+        data.append([list(g) for g in groups])
+    return content_hash(data)[:16]
 
 
 def _is_fsdp(accelerator: Any) -> bool:
@@ -140,6 +158,12 @@ def _window_token_count(features: Sequence[Features], window: Sequence[Sequence[
     return count
 
 
+def _reduce_sum(accelerator: Any, value: int, world: int) -> int:
+    if world == 1:
+        return value
+    return int(accelerator.reduce(torch.tensor(value, device=accelerator.device), "sum").item())
+
+
 def train_loop(
     model: Any,
     tokenizer: Any,
@@ -152,8 +176,13 @@ def train_loop(
     resume: bool = True,
     on_step: StepCallback | None = None,
     show_progress: bool = True,
+    groups: Sequence[Sequence[int]] | None = None,
 ) -> LoopResult:
     """Train ``model`` on ``features``; checkpoints go to ``checkpoint_dir``.
+
+    ``groups`` (indices into ``features``, reference first) keep the prompts of one
+    instance under several instructions in the same batch: batches then hold
+    ``batch_size`` groups, and ``config.kl_weight`` > 0 adds the KL alignment term.
 
     With ``resume`` a run continues from the newest checkpoint in ``checkpoint_dir``
     (weights, optimizer, RNG and data position), so a killed run ends with the same
@@ -170,6 +199,10 @@ def train_loop(
     checkpoint_dir = Path(checkpoint_dir)
     accelerator = accelerator or make_accelerator(config.mixed_precision)
     use_naive = config.loss == "naive" or _is_fsdp(accelerator)
+    units = [list(g) for g in groups] if groups is not None else [[i] for i in range(len(features))]
+    aligned = config.kl_weight > 0
+    if aligned and not any(len(u) > 1 for u in units):
+        raise HeedfulError("kl_weight > 0 needs training prompts under at least two instructions per instance")
     world, rank = accelerator.num_processes, accelerator.process_index
 
     params = [p for p in model.parameters() if p.requires_grad]
@@ -183,10 +216,12 @@ def train_loop(
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     collate = Collator(pad_token_id=pad, is_seq2seq=is_seq2seq)
     lengths = [example_length(f, is_seq2seq) for f in features]
+    unit_lengths = [sum(lengths[i] for i in unit) for unit in units]
 
     def epoch_windows(epoch: int) -> list[list[list[int]]]:
+        """Per optimizer step, its batches; a batch is a list of unit indices."""
         batches = length_grouped_batches(
-            lengths, config.batch_size, seed=config.seed, epoch=epoch, group=config.group_by_length
+            unit_lengths, config.batch_size, seed=config.seed, epoch=epoch, group=config.group_by_length
         )
         # Every process needs the same number of steps: drop the < world leftover batches.
         usable = (len(batches) // world) * world or len(batches)
@@ -198,7 +233,7 @@ def train_loop(
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
 
-    fingerprint = data_fingerprint(features)
+    fingerprint = data_fingerprint(features, groups)
     state = TrainerState(data_fingerprint=fingerprint)
     resumed_from = latest_checkpoint(checkpoint_dir) if resume else None
     if resumed_from is not None:
@@ -219,18 +254,25 @@ def train_loop(
             for window in windows[state.step_in_epoch :]:
                 if state.step >= total_steps:
                     break
-                local = _window_token_count(features, window, is_seq2seq)
-                total_items = local
-                if world > 1:
-                    total_items = int(accelerator.reduce(torch.tensor(local, device=accelerator.device), "sum").item())
+                window_rows = [[i for u in batch_units for i in units[u]] for batch_units in window]
+                total_items = _reduce_sum(accelerator, _window_token_count(features, window_rows, is_seq2seq), world)
                 # DDP averages gradients over processes; scale so the result is a token mean.
                 denominator = max(total_items, 1) / world
+                if aligned:
+                    n_groups = sum(1 for batch_units in window for u in batch_units if len(units[u]) > 1)
+                    group_denominator = max(_reduce_sum(accelerator, n_groups, world), 1) / world
                 window_loss = 0.0
-                for j, indices in enumerate(window):
+                for j, (batch_units, indices) in enumerate(zip(window, window_rows)):
                     batch = {k: v.to(accelerator.device) for k, v in collate([features[i] for i in indices]).items()}
                     sync = contextlib.nullcontext() if j == len(window) - 1 else accelerator.no_sync(model)
                     with sync, accelerator.autocast():
-                        if use_naive:
+                        if aligned:
+                            loss, n = _aligned_loss(
+                                model, batch, _batch_groups(units, batch_units), config.kl_weight,
+                                is_seq2seq=is_seq2seq, full_logits=use_naive,
+                                denominator=denominator, group_denominator=group_denominator,
+                            )
+                        elif use_naive:
                             n = int((batch["labels"] != IGNORE_INDEX).sum()) - (0 if is_seq2seq else _first_label_count(batch))
                             loss = naive_ce(model, batch) * n / denominator
                         else:
@@ -270,6 +312,33 @@ def train_loop(
             checkpoint_dir, model, optimizer, state, accelerator=accelerator, keep=config.keep_checkpoints
         )
     return LoopResult(state, last_checkpoint, time.perf_counter() - started, resumed_from)
+
+
+def _batch_groups(units: Sequence[Sequence[int]], batch_units: Sequence[int]) -> list[list[int]]:
+    """The groups of one batch as batch-row indices (rows follow the units' order)."""
+    groups, row = [], 0
+    for u in batch_units:
+        groups.append(list(range(row, row + len(units[u]))))
+        row += len(units[u])
+    return groups
+
+
+def _aligned_loss(
+    model: Any,
+    batch: dict[str, torch.Tensor],
+    groups: Sequence[Sequence[int]],
+    kl_weight: float,
+    *,
+    is_seq2seq: bool,
+    full_logits: bool,
+    denominator: float,
+    group_denominator: float,
+) -> tuple[torch.Tensor, int]:
+    """``(1 - λ)·CE + λ·KL`` for one micro-batch, each term scaled to its step-wide mean."""
+    logits, labels = (full_output_logits if full_logits else output_logits)(model, batch, is_seq2seq=is_seq2seq)
+    ce = torch.nn.functional.cross_entropy(logits, labels, reduction="sum") / denominator
+    kl = group_kl(logits, labelled_counts(batch["labels"], is_seq2seq=is_seq2seq), groups) / group_denominator
+    return alignment_loss(ce, kl, kl_weight), int(labels.numel())
 
 
 def _checkpoint_activations(model: Any, every: int | None) -> None:
