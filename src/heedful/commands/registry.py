@@ -14,6 +14,7 @@ COMMANDS: list[tuple[str, str, str, str]] = [
     ("heedful.commands.robustness", "robustness_command", "robustness", "command"),
     ("heedful.commands.train", "train_command", "train", "command"),
     ("heedful.commands.paraphrase", "paraphrase_command", "paraphrase", "command"),
+    ("heedful.commands.summarize", "summarize_command", "summarize", "command"),
 ]
 
 
