@@ -18,33 +18,6 @@ def test_continuation_strings_join_with_a_space_unless_prompt_ends_in_whitespace
     assert continuation_strings("Options\n", ["x"]) == ("x",)
 
 
-def write_tasks(path: Path, n: int = 6) -> Path:
-    rows = []
-    for i in range(n):
-        rows.append({"task": "colors", "id": f"c{i}", "input": f"Is item {i} red or blue?", "options": ["red", "blue"], "gold": i % 2, "output": ["red", "blue"][i % 2]})
-    for i in range(3):
-        rows.append({"task": "echo", "id": f"e{i}", "input": f"Repeat {i}", "output": f"{i}"})
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
-def write_collection(path: Path) -> Path:
-    base = {"task": "colors", "task_type": "BC", "collection": "Test", "extract": None, "options": None,
-            "choice_fields": None, "extra_fields": None, "label_map": None, "fixed_options": None,
-            "answer": "text", "wrapper": None, "notes": []}
-    records = [
-        {**base, "id": "T/1", "kind": "observed", "template": "Question: {input}\nAnswer:"},
-        {**base, "id": "T/2", "kind": "unobserved", "template": "{input} Reply with the colour.\n"},
-    ]
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    return path
-
-
-@pytest.fixture
-def inputs(tmp_path):
-    return write_tasks(tmp_path / "tasks.jsonl"), write_collection(tmp_path / "coll.jsonl")
-
-
 def test_evaluate_writes_records_results_and_reuses_cache(tmp_path, tiny_llama_dir, inputs):
     from heedful.models import ChoiceRequest, load_model
 
@@ -97,9 +70,8 @@ def _heedful(*args: str) -> list[str]:
     return [sys.executable, "-m", "heedful.cli", *args]
 
 
-def test_killed_run_resumes_to_the_same_results(tmp_path, tiny_llama_dir):
-    tasks_file = write_tasks(tmp_path / "tasks.jsonl", n=240)
-    coll = write_collection(tmp_path / "coll.jsonl")
+def test_killed_run_resumes_to_the_same_results(tmp_path, tiny_llama_dir, make_inputs):
+    tasks_file, coll = make_inputs(tmp_path, n=240)
     args = ["eval", "--model", str(tiny_llama_dir), "--tasks", f"jsonl:{tasks_file}", "--instructions", str(coll),
             "--batch-size", "1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

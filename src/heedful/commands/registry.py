@@ -15,6 +15,7 @@ COMMANDS: list[tuple[str, str, str, str]] = [
     ("heedful.commands.train", "train_command", "train", "command"),
     ("heedful.commands.paraphrase", "paraphrase_command", "paraphrase", "command"),
     ("heedful.commands.summarize", "summarize_command", "summarize", "command"),
+    ("heedful.commands.representations", "representations_command", "representations", "command"),
 ]
 
 

@@ -377,7 +377,7 @@ def evaluate(
         backend = load_model(
             config.model, dtype=config.dtype, device=config.device, adapter=config.adapter, truncation=config.truncation
         )
-    chat_wrap = _chat_wrapper(backend) if config.chat else None
+    chat_wrap = chat_wrapper(backend) if config.chat else None
     items, skipped = build_work(tasks, sources, config, chat_wrap=chat_wrap)
     assign_keys(items, config)
 
@@ -436,7 +436,7 @@ def evaluate(
     return EvalResult(run_id, out, records, summary, len(pending), skipped)
 
 
-def _chat_wrapper(backend: Any) -> Callable[[str], str]:
+def chat_wrapper(backend: Any) -> Callable[[str], str]:
     tokenizer = backend.tokenizer
     if getattr(tokenizer, "chat_template", None) is None:
         raise HeedfulError(f"model {backend.name} has no chat template: drop --chat")
