@@ -24,3 +24,16 @@ def test_failed_write_leaves_old_file_and_no_temp(tmp_path):
         write_jsonl_atomic(target, rows())
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    from heedful.io import write_text_atomic
+
+    old = os.umask(0o022)
+    try:
+        write_text_atomic(tmp_path / "r.json", "{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "r.json").stat().st_mode & 0o777 == 0o644
