@@ -175,10 +175,15 @@ class CausalBackend(HFBackend):
         encoded = self._fit_prompts(prompts, self.max_length)
         dev = self.device
 
+        # Only hidden states are read: skip the vocabulary projection at every position.
+        kwargs: dict[str, Any] = {"logits_to_keep": 1} if self._logits_to_keep else {}
+
         def run(batch: list[list[int]]) -> list[np.ndarray]:
             ids, mask = pad_right(batch, self.pad_id)
             with torch.inference_mode():
-                out = self.model(input_ids=ids.to(dev), attention_mask=mask.to(dev), output_hidden_states=True)
+                out = self.model(
+                    input_ids=ids.to(dev), attention_mask=mask.to(dev), output_hidden_states=True, use_cache=False, **kwargs
+                )
             states = _pick_layer(out.hidden_states, layer)
             offset = states.shape[1] - ids.shape[1]
             return [states[b, offset + len(row) - 1].float().cpu().numpy() for b, row in enumerate(batch)]
