@@ -12,11 +12,11 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast,
 
 from heedful.models.hf_causal import CausalBackend
 from heedful.models.hf_seq2seq import Seq2SeqBackend
+from shared_data import SHARED_DATA
 
 torch.set_num_threads(1)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 CORPUS = [
     "Q: Which of the following is a fruit? choice: apple choice: chair choice: river A: apple",

@@ -12,8 +12,9 @@ import pytest
 from rouge_score import rouge_scorer
 
 from heedful.evaluate.metrics import aggregate, round_scores
+from shared_data import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 SUPERNI_TASKS = DATA / "superni" / "tasks"
 HEEDFUL = shutil.which("heedful")
 

@@ -15,8 +15,9 @@ from heedful.errors import HeedfulError
 from heedful.prompts.bigbench import render_bigbench
 from heedful.tasks.bigbench import bigbench_root, load_bigbench
 from heedful.tasks.spec import load_tasks
+from shared_data import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 SUPERNI = DATA / "superni" / "tasks"
 BBL_COLLECTION = DATA / "instructions" / "bbl.jsonl"
 

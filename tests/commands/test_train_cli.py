@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from shared_data import SHARED_DATA
 
-SUPERNI = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "superni" / "tasks"
+SUPERNI = SHARED_DATA / "superni" / "tasks"
 TASK = SUPERNI / "task1344_glue_entailment_classification.json"
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import statistics
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -13,8 +12,9 @@ from heedful.errors import HeedfulError
 from heedful.evaluate.baselines import majority_baseline, majority_label, sampled_guess, uniform_guess_expected
 from heedful.evaluate.metrics import exact_match
 from heedful.tasks.superni import load_superni
+from shared_data import SHARED_DATA
 
-SUPERNI = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "superni"
+SUPERNI = SHARED_DATA / "superni"
 TASKS = ["task1529_scitail1.1_classification", "task641_esnli_classification", "task050_multirc_answerability"]
 
 

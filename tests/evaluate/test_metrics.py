@@ -15,8 +15,9 @@ import pytest
 from rouge_score import rouge_scorer
 
 from heedful.evaluate import metrics as M
+from shared_data import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 SUPERNI = DATA / "superni"
 
 needs_superni = pytest.mark.skipif(

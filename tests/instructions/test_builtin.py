@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import importlib.util
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -19,8 +18,9 @@ from heedful.instructions.builtin import (
 from heedful.instructions.collection import load_collection, save_collection
 from heedful.instructions.render import render_instruction
 from heedful.tasks.types import BigBenchFormat, Instance, Task, TaskType
+from shared_data import SHARED_DATA
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+SHARED = SHARED_DATA
 SUPERNI = SHARED / "superni" / "tasks"
 MMLU = SHARED / "mmlu" / "test"
 

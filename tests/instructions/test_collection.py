@@ -16,8 +16,9 @@ from heedful.instructions.collection import (
     save_collection,
 )
 from heedful.instructions.types import OptionsSpec
+from shared_data import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "instructions"
+DATA = SHARED_DATA / "instructions"
 FILES = ("bbl.jsonl", "mmlu.jsonl", "observed_generic.jsonl", "nonsense.jsonl")
 
 

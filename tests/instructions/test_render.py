@@ -13,7 +13,6 @@ import importlib.util
 import re
 from collections import defaultdict
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -22,8 +21,9 @@ from heedful.instructions.collection import load_collection
 from heedful.instructions.render import ALPACA_PREFIX, ALPACA_SUFFIX, render_instruction
 from heedful.instructions.types import Instruction, OptionsSpec
 from heedful.tasks.types import Instance, Task, TaskType
+from shared_data import SHARED_DATA
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+SHARED = SHARED_DATA
 COLLECTIONS = SHARED / "instructions"
 MMLU = SHARED / "mmlu" / "test"
 PER_TASK = 150  # examples rendered per (sub)task: all of them when the task has fewer

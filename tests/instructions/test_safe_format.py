@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -13,8 +12,9 @@ from heedful.instructions.safe_format import (
     safe_format,
     template_fields,
 )
+from shared_data import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "instructions"
+DATA = SHARED_DATA / "instructions"
 
 
 def test_named_fields_are_listed_and_filled():

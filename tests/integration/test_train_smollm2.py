@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from heedful.store import Store
+from shared_data import SHARED_DATA
 
 pytestmark = pytest.mark.integration
 
-SUPERNI = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "superni" / "tasks"
+SUPERNI = SHARED_DATA / "superni" / "tasks"
 TASKS = ("task1385_anli_r1_entailment.json", "task1344_glue_entailment_classification.json")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -14,8 +13,9 @@ from heedful.instructions.render import render_instruction
 from heedful.instructions.types import Instruction, OptionsSpec
 from heedful.prompts.demos import demonstration_pool, render_with_demonstrations, sample_demonstrations
 from heedful.tasks.types import Instance, Task, TaskType
+from shared_data import SHARED_DATA
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+SHARED = SHARED_DATA
 
 
 def _task(n_test: int = 30, n_val: int = 5, n_train: int = 40) -> Task:

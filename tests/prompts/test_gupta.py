@@ -10,7 +10,6 @@ and for a hand check the prompts that script wrote into the same repository,
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -18,8 +17,9 @@ from heedful.errors import HeedfulError
 from heedful.prompts.gupta import encode_gupta
 from heedful.prompts.superni import encode
 from heedful.tasks.superni import load_superni
+from shared_data import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "superni"
+DATA = SHARED_DATA / "superni"
 TASKS = DATA / "tasks"
 SMALL = "task1155_bard_analogical_reasoning_trash_or_treasure"
 

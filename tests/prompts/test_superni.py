@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import string
-from pathlib import Path
 
 import pytest
 
@@ -24,8 +23,9 @@ from heedful.prompts.superni import (
     encode_superni,
 )
 from heedful.tasks.superni import load_superni
+from shared_data import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "superni"
+DATA = SHARED_DATA / "superni"
 TASKS = DATA / "tasks"
 SMALL = "task1155_bard_analogical_reasoning_trash_or_treasure"
 

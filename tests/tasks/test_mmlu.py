@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import pytest
 
 from heedful.errors import HeedfulError
 from heedful.tasks.mmlu import load_mmlu
 from heedful.tasks.types import TaskType
+from shared_data import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mmlu" / "test"
+DATA = SHARED_DATA / "mmlu" / "test"
 
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"MMLU reference data not found at {DATA}")
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
 from heedful.errors import HeedfulError
 from heedful.tasks.sampling import parse_budget, select_instances
 from heedful.tasks.superni import load_superni
+from shared_data import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "superni"
+DATA = SHARED_DATA / "superni"
 # 546 instances: 100 test, 10 val, 436 train.
 TASK_FILE = DATA / "tasks" / "task1155_bard_analogical_reasoning_trash_or_treasure.json"
 

@@ -11,8 +11,9 @@ from heedful.errors import HeedfulError
 from heedful.tasks.bigbench import BBL_SUN14, bigbench_root, load_bigbench
 from heedful.tasks.mmlu import load_mmlu
 from heedful.tasks.spec import load_tasks, split_specs
+from shared_data import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 MMLU = DATA / "mmlu" / "test"
 SUPERNI = DATA / "superni"
 

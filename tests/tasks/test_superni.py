@@ -15,8 +15,9 @@ from heedful.tasks.superni import (
     load_superni_task,
 )
 from heedful.tasks.types import TaskType
+from shared_data import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "superni"
+DATA = SHARED_DATA / "superni"
 TASKS = DATA / "tasks"
 SMALL = "task1155_bard_analogical_reasoning_trash_or_treasure"
 

@@ -3,13 +3,13 @@ context (the tiny models and tokenizers come from tests/conftest.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
 from heedful.tasks.types import Task
+from shared_data import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+DATA = SHARED_DATA
 SUPERNI = DATA / "superni" / "tasks"
 # Two short classification tasks (one-word outputs) of the SuperNI test split.
 TASK_FILES = ("task1385_anli_r1_entailment.json", "task1344_glue_entailment_classification.json")
