@@ -37,5 +37,5 @@ def test_summary_averages_instructions_then_tasks():
     ]
     summary = distance_summary(rows)
     assert summary["tasks"]["t"]["unobserved"] == {"distance": 3.0, "n_instructions": 2}
-    assert summary["overall"]["unobserved"] == {"distance": 6.0, "n_tasks": 2}
-    assert summary["overall"]["nonsense"] == {"distance": 20.0, "n_tasks": 1}
+    assert summary["overall"]["unobserved"] == {"distance": 6.0, "median_distance": 6.0, "n_tasks": 2}
+    assert summary["overall"]["nonsense"] == {"distance": 20.0, "median_distance": 20.0, "n_tasks": 1}

@@ -80,6 +80,7 @@ def representations_command(
         for kind, entry in kinds_.items():
             table.add_row(task, kind, str(entry["n_instructions"]), f"{entry['distance']:.2f}")
     for kind, entry in summary["overall"].items():
-        table.add_row("overall (mean of tasks)", kind, "", f"{entry['distance']:.2f}")
+        table.add_row("overall: mean of tasks", kind, "", f"{entry['distance']:.2f}")
+        table.add_row("overall: median of tasks", kind, "", f"{entry['median_distance']:.2f}")
     stdout_console().print(table)
     typer.echo(f"representations: {out / 'representations.json'}", err=True)
