@@ -63,7 +63,7 @@ def train_command(
     keep_checkpoints: Annotated[int, Opt(help="Checkpoints kept per model.")] = 2,
     evaluate: Annotated[bool, Opt(help="Evaluate each trained model at the end.")] = True,
     eval_every: Annotated[Optional[int], Opt(help="Also evaluate every N optimizer steps (into eval-step-N/).")] = None,
-    eval_instructions: Annotated[Optional[str], Opt(help="Instruction spec for evaluation (default superni:ENCODING).")] = None,
+    eval_instructions: Annotated[Optional[str], Opt(help="Instruction spec for evaluation (default: --instructions, else superni:ENCODING).")] = None,
     eval_split: Annotated[str, Opt(help="Split evaluated at the end.")] = "test",
     eval_limit: Annotated[Optional[int], Opt(help="Evaluate at most N instances per task.")] = None,
     eval_max_new_tokens: Annotated[int, Opt(help="Generation length at evaluation.")] = 128,
