@@ -30,9 +30,10 @@ from heedful.instructions.safe_format import safe_format
 from heedful.instructions.types import Instruction
 from heedful.tasks.bigbench import load_bigbench_suite
 from heedful.tasks.types import Instance, Task
+from shared_data import SHARED_DATA
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED_INSTRUCTIONS = REPO / ".." / "shared" / "data" / "instructions"
+SHARED_INSTRUCTIONS = SHARED_DATA / "instructions"
 EXAMPLES_PER_TASK = 200
 MIN_PHRASINGS = 8
 
