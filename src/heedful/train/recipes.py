@@ -214,17 +214,17 @@ def unit_instruction_groups(unit: TrainUnit, config: TrainConfig) -> list[list[A
     groups: list[list[Any]] = []
     for task in unit.tasks:
         chosen = _training_instances(task, config)
-        usable = []
+        per_instruction = []  # each usable instruction's example for every chosen instance
         for instruction in sources.for_task(task):
             try:
-                render_instruction_groups(task, chosen, [instruction])
+                rendered = render_instruction_groups(task, chosen, [instruction])
             except HeedfulError as err:
                 log.warning("instruction %s left out of training on %s: %s", instruction.id, task.name, err)
                 continue
-            usable.append(instruction)
-        if not usable:
+            per_instruction.append([example for [example] in rendered])
+        if not per_instruction:
             raise HeedfulError(f"task {task.name}: no instruction of '{config.instructions}' renders its training instances")
-        groups.extend(render_instruction_groups(task, chosen, usable))
+        groups.extend(list(group) for group in zip(*per_instruction))
     return groups
 
 
