@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from heedful.errors import HeedfulError
+
 
 def _write_atomic(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
     """Call ``write`` on a temporary file in ``path``'s folder, then rename it to ``path``."""
@@ -52,3 +54,19 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
 
 def write_jsonl_atomic(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> None:
     write_text_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+
+
+def read_json_object(path: str | Path) -> dict[str, Any]:
+    """A JSON file that must hold an object; any problem is one ``HeedfulError`` naming the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise HeedfulError(f"{path}: cannot read: {err.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise HeedfulError(f"{path}:{err.lineno}:{err.colno}: malformed JSON: {err.msg}") from None
+    if not isinstance(data, dict):
+        raise HeedfulError(f"{path}: expected a JSON object")
+    return data

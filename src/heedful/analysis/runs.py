@@ -13,13 +13,13 @@ Nothing here runs a model.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from heedful.errors import HeedfulError
+from heedful.io import read_json_object
 
 GROUPINGS: tuple[str, ...] = ("task", "category")
 METRICS: tuple[str, ...] = ("exact_match", "rougeL")
@@ -49,16 +49,6 @@ class RunRecords:
         return {"setting": "untuned", "budget": "0", "method": "", "prompts": c.get("instructions"), "kl_weight": 0.0}
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise HeedfulError(f"{path}: cannot read ({err})") from err
-    if not isinstance(data, dict):
-        raise HeedfulError(f"{path}: expected a JSON object")
-    return data
-
-
 def _records_from_store(store_path: Path, run_ids: Sequence[str]) -> list[dict[str, Any]]:
     from heedful.store import Store
 
@@ -79,17 +69,17 @@ def load_run(path: str | Path) -> RunRecords:
     folder = Path(path)
     train_config = folder / "train_config.json"
     if train_config.is_file():
-        provenance = _read_json(train_config)
+        provenance = read_json_object(train_config)
         units = sorted(folder.glob("unit.json")) + sorted(folder.glob("*/unit.json"))
         if not units:
             raise HeedfulError(f"{folder}: training not finished (no unit.json)")
-        run_ids = [_read_json(u).get("eval_run_id") for u in units]
+        run_ids = [read_json_object(u).get("eval_run_id") for u in units]
         if not all(run_ids):
             raise HeedfulError(f"{folder}: trained without evaluation (--no-evaluate); nothing to compare")
         return RunRecords(folder, "train", provenance.get("config", {}), _records_from_store(folder / "heedful.sqlite", run_ids))
     results = folder / "results.json"
     if results.is_file():
-        data = _read_json(results)
+        data = read_json_object(results)
         if "run_id" not in data:
             raise HeedfulError(f"{results}: missing field 'run_id'")
         return RunRecords(folder, "eval", data.get("config", {}), _records_from_store(folder / "heedful.sqlite", [data["run_id"]]))

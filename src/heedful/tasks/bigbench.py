@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from heedful.errors import HeedfulError
+from heedful.io import read_json_object
 from heedful.tasks.types import BigBenchFormat, Instance, Task, TaskType
 
 # BIG-bench Lite v1 (bigbench/bbseqio/bigbench_lite.py); used when that file is absent.
@@ -152,20 +153,6 @@ def bbl_tasks(root: str | Path | None = None) -> tuple[str, ...]:
 
 
 BBL_TASKS: tuple[str, ...] = bbl_tasks()
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise HeedfulError(f"{path}: cannot read: {err.strerror}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise HeedfulError(f"{path}:{err.lineno}:{err.colno}: malformed JSON: {err.msg}") from None
-    if not isinstance(data, dict):
-        raise HeedfulError(f"{path}: expected a JSON object")
-    return data
 
 
 def _format(data: dict[str, Any]) -> BigBenchFormat:
@@ -302,7 +289,7 @@ def load_bigbench(
                 f"BIG-bench task '{parent}' is programmatic (task.py); only JSON tasks are supported"
             )
         raise HeedfulError(f"{folder}: no task.json, not a BIG-bench JSON task")
-    data = _read_json(task_json)
+    data = read_json_object(task_json)
     task_name = str(data.get("name", parent))
 
     if "examples" in data:
@@ -315,7 +302,7 @@ def load_bigbench(
         raise HeedfulError(f"{task_json}: task has neither 'examples' nor subtasks")
     tasks = []
     for sub_path in sub_paths:
-        sub_data = _read_json(sub_path)
+        sub_data = read_json_object(sub_path)
         sub_name = str(sub_data.get("name", sub_path.parent.name))
         if wanted and wanted not in (sub_path.parent.name, sub_name):
             continue
