@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -12,16 +11,10 @@ from heedful.commands import options as opt
 from heedful.evaluate.runner import EvalConfig, EvalResult, evaluate
 
 
-def _split_csv(value: Optional[str]) -> Optional[list[str]]:
-    if value is None:
-        return None
-    return [part.strip() for part in value.split(",") if part.strip()]
-
-
 def config_from_options(**options: object) -> EvalConfig:
     """Build an EvalConfig from CLI options (comma lists become lists)."""
     for name in ("kinds", "collections", "perturb"):
-        options[name] = _split_csv(options.get(name))  # type: ignore[arg-type]
+        options[name] = opt.split_csv(options.get(name))  # type: ignore[arg-type]
     stop = options.get("stop")
     options["stop"] = [s.encode().decode("unicode_escape") for s in stop] if stop else ["\n"]  # type: ignore[union-attr]
     return EvalConfig(**options)  # type: ignore[arg-type]

@@ -37,3 +37,10 @@ Truncation = Annotated[str, typer.Option(help="Prompt longer than the context: l
 OnUnfit = Annotated[str, typer.Option(help="A record that does not fit a task's examples: skip it for that task (warned, recorded in results.json) or error.")]
 BatchSize = Annotated[int, typer.Option(help="Batch size (halved automatically on out-of-memory).")]
 Out = Annotated[Path, typer.Option(help="Output folder (heedful.sqlite, records.jsonl, results.json).")]
+
+
+def split_csv(value: Optional[str]) -> Optional[list[str]]:
+    """A comma-list option as a list of its non-empty, stripped items (None stays None)."""
+    if value is None:
+        return None
+    return [part.strip() for part in value.split(",") if part.strip()]

@@ -54,7 +54,7 @@ def representations_command(
         device=device, adapter=adapter, chat=chat, max_new_tokens=1, stop=None, truncation=truncation,
         on_unfit=on_unfit, batch_size=batch_size,
     )
-    references = tuple(k.strip() for k in reference_kinds.split(",") if k.strip())
+    references = tuple(opt.split_csv(reference_kinds) or ())
     backend = load_model(model, dtype=dtype, device=device, adapter=adapter, truncation=truncation)
     vectors, labels, skipped = first_token_representations(config, backend, layer=layer)
     rows = nearest_reference_distances(vectors, labels, reference_kinds=references)

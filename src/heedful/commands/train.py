@@ -75,7 +75,6 @@ def train_command(
     from heedful.train.recipes import TrainConfig, run_training
     from heedful.train.trainer import LoopConfig
 
-    targets = [m.strip() for m in lora_target_modules.split(",") if m.strip()] if lora_target_modules else None
     loop = LoopConfig(
         learning_rate=learning_rate, epochs=epochs, max_steps=max_steps, batch_size=batch_size,
         grad_accum=grad_accum, schedule=schedule, warmup_steps=warmup_steps, weight_decay=weight_decay,
@@ -86,11 +85,11 @@ def train_command(
     config = TrainConfig(
         model=model, tasks=tasks, encoding=encoding, setting=setting, budget=budget, seed=seed, method=method,
         init_from=init_from, perturb=perturb, label_space_file=label_space_file, instructions=instructions,
-        instruction_kinds=[k.strip() for k in instruction_kinds.split(",") if k.strip()] if instruction_kinds else None,
+        instruction_kinds=opt.split_csv(instruction_kinds),
         train_split=train_split,
         max_source_length=max_source_length, max_target_length=max_target_length, loop=loop,
         gradient_checkpointing=gradient_checkpointing, dtype=dtype, device=device, lora_r=lora_r,
-        lora_alpha=lora_alpha, lora_dropout=lora_dropout, lora_target_modules=targets,
+        lora_alpha=lora_alpha, lora_dropout=lora_dropout, lora_target_modules=opt.split_csv(lora_target_modules),
         num_virtual_tokens=num_virtual_tokens, evaluate=evaluate, eval_every=eval_every,
         eval_instructions=eval_instructions, eval_split=eval_split, eval_limit=eval_limit,
         eval_max_new_tokens=eval_max_new_tokens, eval_batch_size=eval_batch_size,
