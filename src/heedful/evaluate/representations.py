@@ -23,14 +23,12 @@ def first_token_representations(
     2023). ``skipped`` counts prompts left out because an instruction does not fit a
     task, as in evaluation.
     """
-    from heedful.evaluate.runner import build_work, chat_wrapper
-    from heedful.instructions.sources import InstructionSources
+    from heedful.evaluate.runner import plan_work
     from heedful.progress import progress_bar
     from heedful.tasks.spec import load_tasks
 
     tasks = load_tasks(config.tasks, seed=config.seed, shuffle_options=config.shuffle_options)
-    sources = InstructionSources.parse(config.instructions, kinds=config.kinds, collections=config.collections)
-    items, skipped = build_work(tasks, sources, config, chat_wrap=chat_wrapper(backend) if config.chat else None)
+    items, skipped = plan_work(tasks, config, backend)
     labels = [PromptLabel(it.task.name, it.instruction.id, it.instruction.kind, it.instance.id) for it in items]
     prompts = [it.example.prompt for it in items]
     chunk = max(config.batch_size * 4, 16)

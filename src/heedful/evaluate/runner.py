@@ -163,6 +163,12 @@ def build_work(
     return items, dict(skipped)
 
 
+def plan_work(tasks: Sequence[Task], config: EvalConfig, backend: Any) -> tuple[list[WorkItem], dict[str, int]]:
+    """:func:`build_work` for ``config``'s instructions, chat-wrapped for ``backend`` if asked."""
+    sources = InstructionSources.parse(config.instructions, kinds=config.kinds, collections=config.collections)
+    return build_work(tasks, sources, config, chat_wrap=chat_wrapper(backend) if config.chat else None)
+
+
 def hash_seed(text: str) -> int:
     """A stable small integer from a string (Python's hash() is salted per process)."""
     return int(content_hash(text)[:8], 16)
@@ -369,7 +375,6 @@ def evaluate(
     out = Path(out_dir)
     files = outputs_dir_files(out)
     tasks = load_tasks(config.tasks, seed=config.seed, shuffle_options=config.shuffle_options)
-    sources = InstructionSources.parse(config.instructions, kinds=config.kinds, collections=config.collections)
 
     if backend is None:
         from heedful.models import load_model
@@ -377,8 +382,7 @@ def evaluate(
         backend = load_model(
             config.model, dtype=config.dtype, device=config.device, adapter=config.adapter, truncation=config.truncation
         )
-    chat_wrap = chat_wrapper(backend) if config.chat else None
-    items, skipped = build_work(tasks, sources, config, chat_wrap=chat_wrap)
+    items, skipped = plan_work(tasks, config, backend)
     assign_keys(items, config)
 
     run_id = run_id_for(config)
