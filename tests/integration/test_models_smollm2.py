@@ -54,6 +54,8 @@ def _direct_loglik(model, tokenizer, context: str, option: str) -> float:
 
 
 def test_option_logliks_equal_a_direct_forward(smollm2) -> None:
+    # SmolLM2 (Llama architecture) shares each prompt's key/value cache among its options.
+    assert smollm2.shared_prefix
     results = smollm2.loglikelihoods(ITEMS, batch_size=3)
     for item, res in zip(ITEMS, results):
         direct = [_direct_loglik(smollm2.model, smollm2.tokenizer, item.context, o) for o in item.continuations]

@@ -73,6 +73,40 @@ def test_shared_prompt_scores_equal_full_forward(causal: CausalBackend) -> None:
         assert res.n_chars == tuple(len(o) for o in req.continuations)
 
 
+def test_llama_takes_the_shared_prompt_path_without_warning(causal_tokenizer, tiny_llama, caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="heedful.models"):
+        backend = CausalBackend(tiny_llama(len(causal_tokenizer)), causal_tokenizer, name="tiny-llama")
+    assert backend.shared_prefix and backend._cache_keyword in ("cache", "past_key_values")
+    assert not caplog.records
+
+
+class _CacheIgnored(torch.nn.Module):
+    """A forward that takes any keyword and silently ignores the cache: the fast path must not trust it."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = model
+        self.config = model.config
+
+    def forward(self, input_ids, attention_mask=None, position_ids=None, use_cache=None, **kwargs):
+        return self.inner(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=use_cache)
+
+
+def test_a_model_that_ignores_the_cache_is_scored_per_option_with_one_warning(
+    causal_tokenizer, tiny_llama, caplog
+) -> None:
+    model = _CacheIgnored(tiny_llama(len(causal_tokenizer)))
+    with caplog.at_level(logging.WARNING, logger="heedful.models"):
+        backend = CausalBackend(model, causal_tokenizer, name="ignores-cache")
+        results = backend.loglikelihoods(REQUESTS, batch_size=4)
+    assert not backend.shared_prefix
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert warning.startswith("scoring one sequence per option (slower): ") and "cache" in warning
+    for req, res in zip(REQUESTS, results):
+        logliks, _ = reference_scores(model.inner, causal_tokenizer, req)
+        np.testing.assert_allclose(res.logliks, logliks, atol=1e-5, rtol=0)
+
+
 def test_scores_do_not_depend_on_batching_or_order(causal: CausalBackend) -> None:
     base = causal.loglikelihoods(REQUESTS, batch_size=1)
     for batch_size in (2, 5):
