@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,11 +16,8 @@ from shared_data import SHARED_DATA
 
 DATA = SHARED_DATA
 SUPERNI_TASKS = DATA / "superni" / "tasks"
-HEEDFUL = shutil.which("heedful")
-
-pytestmark = pytest.mark.skipif(
-    HEEDFUL is None, reason="the heedful console script is not installed"
-)
+# The console script the install put beside this interpreter (the venv's bin/ need not be on PATH).
+HEEDFUL = str(Path(sys.executable).with_name("heedful"))
 needs_superni = pytest.mark.skipif(
     not SUPERNI_TASKS.is_dir(), reason=f"SuperNI test tasks not found at {SUPERNI_TASKS}"
 )

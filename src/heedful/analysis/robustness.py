@@ -16,6 +16,7 @@ Nothing here runs a model: every number can be recomputed from stored records.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -84,8 +85,10 @@ class PairedComparison:
     phrasing covers every instance). ``p_permutation`` is the two-sided sign-flip
     permutation p-value of ``mean_difference`` (exact when 2**n_examples <=
     n_permutations); ``p_wilcoxon`` scipy's Wilcoxon signed-rank p, for reference (NaN
-    when every difference is zero). Overall: tasks weigh the same in ``delta`` and in
-    the test statistic, and the signs of all tasks' instances are flipped together.
+    when every difference is zero). ``ci_low``/``ci_high`` bound a 95% percentile-bootstrap
+    interval of ``mean_difference`` that resamples the paired instances. Overall: tasks
+    weigh the same in ``delta``, the test statistic and the interval; the signs of all
+    tasks' instances are flipped together and the bootstrap is stratified by task.
     """
 
     task: str
@@ -100,6 +103,8 @@ class PairedComparison:
     p_wilcoxon: float
     n_permutations: int
     exact: bool
+    ci_low: float = float("nan")
+    ci_high: float = float("nan")
     n_tasks: int = 1
 
 
@@ -358,6 +363,7 @@ def observed_vs_unobserved(
     a: str = "observed",
     b: str = "unobserved",
     n_permutations: int = 10000,
+    n_bootstrap: int = 1000,
     seed: int = 0,
 ) -> list[PairedComparison]:
     """Compare two instruction kinds per task and ``overall`` with a paired test.
@@ -369,9 +375,12 @@ def observed_vs_unobserved(
     """
     if n_permutations < 1:
         raise HeedfulError(f"n_permutations must be at least 1, got {n_permutations}")
+    if n_bootstrap < 1:
+        raise HeedfulError(f"n_bootstrap must be at least 1, got {n_bootstrap}")
     grouped = _group(records)
     results: list[PairedComparison] = []
     pooled: list[tuple[np.ndarray, float, float]] = []
+    replicates: list[np.ndarray] = []  # per task: bootstrap replicates of its mean difference
     for task in sorted(grouped):
         kinds = grouped[task]
         if a not in kinds or b not in kinds:
@@ -382,6 +391,7 @@ def observed_vs_unobserved(
         common = [i for i in da.instances if i in b_by_inst]
         diffs = np.array([a_by_inst[i] - b_by_inst[i] for i in common])
         mean_a, mean_b = float(np.mean(da.phrasing_acc())), float(np.mean(db.phrasing_acc()))
+        low = high = float("nan")
         if len(common) == 0:
             p_perm, exact, mean_diff = float("nan"), False, float("nan")
         else:
@@ -390,6 +400,9 @@ def observed_vs_unobserved(
             )
             mean_diff = float(np.mean(diffs))
             pooled.append((diffs, mean_a, mean_b))
+            boot = _bootstrap_weights(len(diffs), n_bootstrap, _rng(seed, task, a, b, "ci")) @ diffs / len(diffs)
+            replicates.append(boot)
+            low, high = (float(v) for v in np.percentile(boot, [2.5, 97.5]))
         results.append(
             PairedComparison(
                 task=task,
@@ -404,6 +417,8 @@ def observed_vs_unobserved(
                 p_wilcoxon=_wilcoxon(diffs),
                 n_permutations=n_permutations,
                 exact=exact,
+                ci_low=low,
+                ci_high=high,
             )
         )
     if not results:
@@ -430,10 +445,70 @@ def observed_vs_unobserved(
                 p_wilcoxon=_wilcoxon(diffs),
                 n_permutations=n_permutations,
                 exact=exact,
+                # Tasks are resampled independently: the row-wise mean is stratified by task.
+                ci_low=float(np.percentile(np.mean(replicates, axis=0), 2.5)),
+                ci_high=float(np.percentile(np.mean(replicates, axis=0), 97.5)),
                 n_tasks=len(pooled),
             )
         )
     return results
+
+
+def _json_safe(value: Any) -> Any:
+    """Dataclasses as dicts, NaN as None: strict JSON."""
+    if dataclasses.is_dataclass(value):
+        return {k: _json_safe(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def robustness_report(records: Sequence[Any], *, n_bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Kind summaries per task and overall (``rows``) and, when records hold both
+    ``observed`` and ``unobserved`` phrasings, their paired comparison per task and
+    overall (``observed_vs_unobserved``, a list of :class:`PairedComparison` as dicts).
+    """
+    report: dict[str, Any] = {"rows": robustness_table(records, n_bootstrap=n_bootstrap, seed=seed)}
+    kinds = {_field(r, "instruction_kind", i) for i, r in enumerate(records)}
+    if {"observed", "unobserved"} <= kinds:
+        report["observed_vs_unobserved"] = _json_safe(observed_vs_unobserved(records, n_bootstrap=n_bootstrap, seed=seed))
+    return report
+
+
+def render_paired_table(rows: Sequence[Mapping[str, Any]], *, title: str | None = None) -> Table:
+    """A ``rich.table.Table`` of :class:`PairedComparison` rows (as dicts).
+
+    Means and Δ are in percentage points for 0..1 scores; the CI is that of the paired
+    mean difference, ``p`` the sign-flip permutation p-value.
+    """
+    from rich.table import Table
+
+    first = rows[0]
+    table = Table(title=title or f"{first['kind_a']} vs {first['kind_b']} (paired by instance)", pad_edge=False)
+    for name in ("task", first["kind_a"], first["kind_b"], "Δ", "95% CI", "p (perm.)", "p (Wilcoxon)", "#ex"):
+        table.add_column(name, justify="left" if name == "task" else "right")
+
+    def pct(value: Any) -> str:
+        return "-" if value is None else f"{100 * value:.1f}"
+
+    def signed(value: Any) -> str:
+        return "-" if value is None else f"{100 * value:+.1f}"
+
+    def p(value: Any) -> str:
+        return "-" if value is None else f"{value:.3g}"
+
+    for index, row in enumerate(rows):
+        ci = "-" if row["ci_low"] is None else f"{signed(row['ci_low'])} to {signed(row['ci_high'])}"
+        table.add_row(
+            row["task"], pct(row["mean_a"]), pct(row["mean_b"]), signed(row["delta"]), ci,
+            p(row["p_permutation"]), p(row["p_wilcoxon"]), str(row["n_examples"]),
+            end_section=index + 1 < len(rows) and rows[index + 1]["task"] == OVERALL,
+        )
+    return table
 
 
 TABLE_COLUMNS = (

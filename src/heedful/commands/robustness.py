@@ -20,30 +20,6 @@ from heedful.errors import HeedfulError
 DEFAULT_LIMIT = 3  # per task or subtask: bbl-mc has 47; ~1,400 prompts, ~8 min on 2 CPU cores
 
 
-def robustness_report(records: list[dict[str, Any]], *, n_bootstrap: int, seed: int) -> dict[str, Any]:
-    """Kind summaries per task and overall, plus observed-vs-unobserved when both exist."""
-    from heedful.analysis.robustness import observed_vs_unobserved, robustness_table
-
-    rows = robustness_table(records, n_bootstrap=n_bootstrap, seed=seed)
-    report: dict[str, Any] = {"rows": rows}
-    kinds = {r["instruction_kind"] for r in records}
-    if {"observed", "unobserved"} <= kinds:
-        report["observed_vs_unobserved"] = _as_json(observed_vs_unobserved(records, seed=seed))
-    return report
-
-
-def _as_json(value: Any) -> Any:
-    import dataclasses
-
-    if dataclasses.is_dataclass(value):
-        return {k: _as_json(v) for k, v in dataclasses.asdict(value).items()}
-    if isinstance(value, dict):
-        return {k: _as_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_as_json(v) for v in value]
-    return value
-
-
 def robustness_command(
     model: opt.Model = "smollm2-135m-instruct",
     tasks: opt.Tasks = "bigbench:bbl-mc",
@@ -72,16 +48,14 @@ def robustness_command(
     """Accuracy across instruction phrasings by kind (observed, unobserved, designer...)."""
     from heedful.progress import stdout_console
 
-    from heedful.analysis.robustness import render_robustness_table
+    from heedful.analysis.robustness import render_paired_table, render_robustness_table, robustness_report
     from heedful.io import write_json_atomic
 
     if from_dir is not None:
-        records_path = from_dir / "records.jsonl"
-        if not records_path.is_file():
-            raise HeedfulError(f"{records_path}: not found (run heedful eval --out {from_dir} first)")
-        records = [json.loads(line) for line in records_path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        target = from_dir
-        config_info: dict[str, Any] = json.loads((from_dir / "results.json").read_text(encoding="utf-8")).get("config", {})
+        from heedful.analysis.runs import load_run
+
+        run = load_run(from_dir)
+        records, config_info, target = run.records, run.config, from_dir
     else:
         from heedful.evaluate.runner import evaluate
 
@@ -104,5 +78,5 @@ def robustness_command(
     )
     stdout_console().print(render_robustness_table(report["rows"]))
     if "observed_vs_unobserved" in report:
-        stdout_console().print_json(data=report["observed_vs_unobserved"].get("overall", report["observed_vs_unobserved"]))
+        stdout_console().print(render_paired_table(report["observed_vs_unobserved"]))
     typer.echo(f"robustness: {target / 'robustness.json'}", err=True)
