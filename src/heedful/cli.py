@@ -1,7 +1,7 @@
 """The ``heedful`` command line: one subcommand per user job.
 
 Each command lives in its own module under ``heedful.commands``; this file only wires
-them together and turns :class:`HeedfulError` into one line on stderr and exit code 2.
+them together and turns a :class:`heedful.errors.UserError` into one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from heedful.errors import HeedfulError
+from heedful.errors import UserError
 
 
 def _click_classes(name: str) -> tuple[type[BaseException], ...]:
@@ -51,7 +51,7 @@ def main() -> None:
     _register()
     try:
         app(standalone_mode=False)
-    except HeedfulError as err:
+    except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     except typer.Exit as exc:

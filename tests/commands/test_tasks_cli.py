@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -161,3 +162,18 @@ def test_user_errors_are_heedful_errors(tmp_path, own_tasks):
     _heedful_error(["show", f"jsonl:{own_tasks}", "--encoding", "def", "--instruction-id", "x"], "exclude each other")
     _heedful_error(["show", f"jsonl:{own_tasks}", "--instruction-id", "x"], "go together")
     _heedful_error(["show", f"jsonl:{own_tasks}", "--split", "dev"], "--split must be one of")
+
+
+@pytest.mark.parametrize("pattern", [r"(?P<x>(a|aa)*)c", r"(?P<x>(a|aa)*)[bc]"])
+def test_a_catastrophic_extract_pattern_is_a_one_line_error_within_5_s(tmp_path: Path, pattern: str) -> None:
+    """The first pattern fails fast in the `regex` engine (no 'c'); the second backtracks until the time limit."""
+    tasks = tmp_path / "aaa.jsonl"
+    tasks.write_text(json.dumps({"task": "aaa", "input": "a" * 60, "output": "x"}) + "\n", encoding="utf-8")
+    collection = tmp_path / "hostile.jsonl"
+    record = {"id": "evil/1", "task": "aaa", "kind": "observed", "collection": "x", "template": "{x}", "extract": pattern}
+    collection.write_text(json.dumps({**record, "id": "fine/1", "template": "{input}", "extract": None}) + "\n" + json.dumps(record) + "\n")
+    start = time.monotonic()
+    proc = heedful("tasks", "show", f"jsonl:{tasks}", "--instructions", str(collection), "--instruction-id", "evil/1")
+    assert time.monotonic() - start < 5
+    _one_line_error(proc, f"{collection}:2")
+    assert "evil/1" in proc.stderr

@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import pytest
 
-from heedful.errors import HeedfulError
+from heedful.errors import HeedfulError, PatternTimeoutError
 from heedful.instructions.collection import load_collection
 from heedful.instructions.render import ALPACA_PREFIX, ALPACA_SUFFIX, render_instruction
 from heedful.instructions.types import Instruction, OptionsSpec
@@ -349,3 +349,11 @@ def test_open_ended_instance_keeps_its_references_mapped():
     assert (out.references, out.choices, out.gold) == (("hi", "hello"), None, None)
     mapped = render_instruction(_inst("{input}", label_map={"hi": "H", "hello": "HE"}), TASK, gen)
     assert mapped.references == ("H", "HE")
+
+
+def test_an_extract_pattern_that_backtracks_past_its_time_limit_is_fatal_not_unfit() -> None:
+    """A hostile pattern is never skipped as 'does not fit' (--on-unfit skip catches HeedfulError only)."""
+    inst = replace(_inst("{x}", extract=r"(?P<x>(a|aa)*)[bc]"), origin="evil.jsonl:7")
+    with pytest.raises(PatternTimeoutError, match=r"^evil\.jsonl:7: instruction 'T/1': its 'extract' pattern ran over") as err:
+        render_instruction(inst, TASK, replace(EX, input="a" * 60))
+    assert not isinstance(err.value, HeedfulError)

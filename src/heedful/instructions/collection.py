@@ -15,7 +15,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import regex
+
 from heedful.errors import HeedfulError
+from heedful.instructions.render import compile_extract
 from heedful.instructions.safe_format import template_fields
 from heedful.instructions.types import Instruction, OptionsSpec
 from heedful.io import write_jsonl_atomic
@@ -162,8 +165,8 @@ def _parse_record(record: Any) -> Instruction:
     groups: set[str] = set()
     if extract is not None:
         try:
-            groups = set(re.compile(extract, re.S).groupindex)
-        except re.error as exc:
+            groups = set(compile_extract(extract).groupindex)
+        except regex.error as exc:
             raise _RecordError(f"field 'extract' is not a valid regular expression: {exc}") from None
 
     options = _parse_options(record.get("options"))

@@ -9,10 +9,11 @@ given: a loader that shuffles options has already recorded that in ``option_orde
 from __future__ import annotations
 
 import functools
-import re
 import string
 
-from heedful.errors import HeedfulError
+import regex
+
+from heedful.errors import HeedfulError, PatternTimeoutError
 from heedful.instructions.safe_format import MissingFieldError, safe_format
 from heedful.instructions.types import Instruction
 from heedful.prompts.types import RenderedExample
@@ -34,9 +35,16 @@ OPTION_FIELD_KINDS = ("n_options", "n_options_word", "option_letters")
 _ASCII_PUNCT = frozenset(string.punctuation)
 
 
+# An ``extract`` pattern comes from a collection file, so it is untrusted input: the
+# `regex` engine bounds each match in time. (RE2 matches in linear time but cannot run
+# the negative lookaheads the released collections use.) Real patterns take microseconds.
+EXTRACT_TIMEOUT_S = 1.0
+
+
 @functools.lru_cache(maxsize=1024)
-def _compile(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.S)
+def compile_extract(pattern: str) -> regex.Pattern[str]:
+    """An ``extract`` pattern compiled as every reader of it compiles it (``regex``, dot matches newline)."""
+    return regex.compile(pattern, regex.S)
 
 
 class _Unfit(Exception):
@@ -61,6 +69,11 @@ def render_instruction(instruction: Instruction, task: Task, instance: Instance)
         raise HeedfulError(
             f"instruction '{instruction.id}'{origin} cannot render instance '{instance.id}' of task '{task.name}': {exc}"
         ) from None
+    except TimeoutError:
+        raise PatternTimeoutError(
+            f"{instruction.origin or 'instruction'}: instruction '{instruction.id}': its 'extract' pattern ran over "
+            f"{EXTRACT_TIMEOUT_S:g} s on instance '{instance.id}' of task '{task.name}' (catastrophic backtracking?)"
+        ) from None
     return RenderedExample(
         task=task.name,
         instance_id=instance.id,
@@ -80,7 +93,7 @@ def _prompt(instruction: Instruction, instance: Instance) -> str:
     fields: dict[str, str] = {"input": instance.input}
 
     if instruction.extract is not None:
-        match = _compile(instruction.extract).fullmatch(instance.input)
+        match = compile_extract(instruction.extract).fullmatch(instance.input, timeout=EXTRACT_TIMEOUT_S)
         if match is None:
             raise _Unfit("the input does not have the shape the instruction expects (no match for 'extract')")
         fields.update({k: v for k, v in match.groupdict().items() if v is not None})
