@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from peft import LoraConfig, PeftModel, PromptTuningConfig, TaskType, get_peft_model
+from peft import LoraConfig, PeftModel, PrefixTuningConfig, PromptTuningConfig, TaskType, get_peft_model
 from transformers import AutoModelForCausalLM
 
 from heedful.errors import HeedfulError
@@ -125,3 +125,39 @@ def test_threads_from_option_and_environment(monkeypatch: pytest.MonkeyPatch) ->
             set_threads(None)
     finally:
         torch.set_num_threads(before)
+
+
+def _greedy_by_full_forward(model, ids: list[int], max_new_tokens: int) -> list[int]:
+    """The adapter's own forward pass (virtual tokens included), once per new token."""
+    new: list[int] = []
+    for _ in range(max_new_tokens):
+        with torch.no_grad():
+            new.append(int(model(input_ids=torch.tensor([ids + new])).logits[0, -1].argmax()))
+    return new
+
+
+@pytest.mark.parametrize("config", [
+    PrefixTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=4),
+    PromptTuningConfig(task_type=TaskType.CAUSAL_LM, num_virtual_tokens=3),
+], ids=["prefix", "prompt"])
+def test_prompt_learning_adapters_generate_with_their_virtual_tokens(llama_dir: Path, tmp_path: Path, config) -> None:
+    """transformers 5.24's generate drops a prefix adapter's virtual tokens; heedful's greedy path must not."""
+    base = AutoModelForCausalLM.from_pretrained(llama_dir)
+    tuned = get_peft_model(base, config)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        for param in tuned.prompt_encoder.parameters():
+            param.normal_(0, 3.0)  # far from the base model, so a dropped prefix shows
+    tuned.save_pretrained(tmp_path / "adapter")
+    backend = load_model(str(llama_dir), adapter=str(tmp_path / "adapter"))
+    tuned.eval()
+    prompts = ["Q: Which of the following is a fruit? A:", "The answer is"]
+    got = backend.generate(prompts, max_new_tokens=6, batch_size=2)
+    for prompt, text in zip(prompts, got):
+        ids = backend.encoder.encode(prompt)
+        expected = _greedy_by_full_forward(tuned, ids, 6)
+        eos = backend.eos_ids
+        cut = next((k for k, t in enumerate(expected) if t in eos), len(expected))
+        assert text == backend.tokenizer.decode(expected[:cut], skip_special_tokens=True)
+    plain = load_model(str(llama_dir)).generate(prompts, max_new_tokens=6, batch_size=2)
+    assert got != plain

@@ -23,6 +23,12 @@ DEFAULT_MAX_LENGTH = 2048
 _TOKENIZER_INFINITY = 1000000000000000019884624838656
 
 
+def is_prompt_learning(model: Any) -> bool:
+    """PEFT prefix/prompt/p-tuning adapters inject virtual tokens on every forward call."""
+    config = getattr(model, "active_peft_config", None)
+    return bool(getattr(config, "is_prompt_learning", False))
+
+
 class HFBackend:
     """Base of :class:`CausalBackend` and :class:`Seq2SeqBackend` (see ``heedful.models.types.Backend``).
 
@@ -156,6 +162,8 @@ class HFBackend:
         self, rows: list[list[int]], max_new_tokens: int, stop: Sequence[str] = (), scores: bool = False
     ) -> tuple[list[list[int]], tuple[torch.Tensor, ...] | None]:
         """Greedy-decode ``rows``; returns each row's new tokens (cut after the first EOS) and step scores."""
+        if is_prompt_learning(self.model):
+            return self._greedy_by_full_passes(rows, max_new_tokens, stop, scores)
         ids, mask = self._batch_inputs(rows)
         with torch.inference_mode():
             out = self.model.generate(
@@ -175,6 +183,48 @@ class HFBackend:
             cut = next((k + 1 for k, t in enumerate(row) if t in eos), len(row))
             tokens.append(row[:cut])
         return tokens, (tuple(out.scores) if scores else None)
+
+    def _greedy_by_full_passes(
+        self, rows: list[list[int]], max_new_tokens: int, stop: Sequence[str] = (), scores: bool = False
+    ) -> tuple[list[list[int]], tuple[torch.Tensor, ...] | None]:
+        """:meth:`_greedy` one row at a time, running the whole sequence through the model at every step.
+
+        For prompt-learning adapters: with transformers 5.24 and peft 0.21, ``generate``
+        silently drops their virtual tokens (peft hands them over as ``past_key_values``,
+        which transformers ignores beside its own ``cache``), so it decodes as the base
+        model. A full forward pass is what the adapter was trained with, on any version.
+        Quadratic in the answer's length; only these adapters take this path.
+        """
+        dev, eos = self.device, self.eos_ids
+        start_id = getattr(self.config, "decoder_start_token_id", None)
+        start = [int(self.pad_id if start_id is None else start_id)]
+        tokens: list[list[int]] = []
+        steps: list[list[torch.Tensor]] = []
+        for row in rows:
+            new: list[int] = []
+            row_scores: list[torch.Tensor] = []
+            prompt = torch.tensor([row], device=dev)
+            while len(new) < max_new_tokens:
+                with torch.inference_mode():
+                    if self.is_seq2seq:
+                        out = self.model(input_ids=prompt, decoder_input_ids=torch.tensor([start + new], device=dev))
+                    else:
+                        out = self.model(input_ids=torch.tensor([row + new], device=dev))
+                logits = out.logits[0, -1].float()
+                row_scores.append(logits)
+                new.append(int(logits.argmax()))
+                if new[-1] in eos:
+                    break
+                if stop and any(s in self.tokenizer.decode(new, skip_special_tokens=True).lstrip() for s in stop):
+                    break
+            tokens.append(new)
+            steps.append(row_scores)
+        if not scores:
+            return tokens, None
+        # As generate's scores: one [batch, vocab] tensor per step (rows that ended early hold zeros).
+        n_steps = max(len(s) for s in steps)
+        zeros = torch.zeros_like(steps[0][0])
+        return tokens, tuple(torch.stack([s[k] if k < len(s) else zeros for s in steps]) for k in range(n_steps))
 
     def generate(
         self,

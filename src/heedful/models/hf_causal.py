@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from heedful.errors import HeedfulError
-from heedful.models.backend import HFBackend
+from heedful.models.backend import HFBackend, is_prompt_learning
 from heedful.models.batching import pad_right, run_sorted
 from heedful.models.requests import EncodedRequest, collect_scores
 from heedful.models.types import ChoiceRequest, ChoiceScores, Progress
@@ -20,12 +20,6 @@ from heedful.models.types import ChoiceRequest, ChoiceScores, Progress
 def _base_model(model: Any) -> Any:
     get_base = getattr(model, "get_base_model", None)
     return get_base() if callable(get_base) else model
-
-
-def _is_prompt_learning(model: Any) -> bool:
-    """PEFT prefix/prompt/p-tuning adapters inject virtual tokens on every forward call."""
-    config = getattr(model, "active_peft_config", None)
-    return bool(getattr(config, "is_prompt_learning", False))
 
 
 log = logging.getLogger("heedful.models")
@@ -50,7 +44,7 @@ def cache_keyword(model: Any) -> tuple[str | None, str]:
     the last position's log-probabilities of one full pass (within rounding). Returns ``(keyword, "")``, or
     ``(None, reason)`` when no keyword works.
     """
-    if _is_prompt_learning(model):
+    if is_prompt_learning(model):
         return None, "prompt-learning adapters re-inject their virtual tokens on every forward call"
     dev = next(model.parameters()).device
     # Ordinary tokens from mid-vocabulary (special tokens can carry extreme activations).
@@ -105,7 +99,7 @@ class CausalBackend(HFBackend):
         if not self.shared_prefix:
             log.warning("scoring one sequence per option (slower): %s", reason)
         params = inspect.signature(_base_model(model).forward).parameters
-        self._logits_to_keep = "logits_to_keep" in params and not _is_prompt_learning(model)
+        self._logits_to_keep = "logits_to_keep" in params and not is_prompt_learning(model)
 
     # ------------------------------------------------------------------ scoring
     def loglikelihoods(

@@ -10,9 +10,9 @@ import torch
 from transformers.modeling_outputs import BaseModelOutput
 
 from heedful.errors import HeedfulError
-from heedful.models.backend import HFBackend
+from heedful.models.backend import HFBackend, is_prompt_learning
 from heedful.models.batching import pad_right, run_sorted
-from heedful.models.hf_causal import _is_prompt_learning, _pick_layer, token_logprobs
+from heedful.models.hf_causal import _pick_layer, token_logprobs
 from heedful.models.requests import EncodedRequest, collect_scores
 from heedful.models.types import ChoiceRequest, ChoiceScores, Progress
 
@@ -71,7 +71,7 @@ class Seq2SeqBackend(HFBackend):
         targets, _ = pad_right(conts, self.pad_id)
         with torch.inference_mode():
             enc_ids, enc_mask = enc_ids.to(dev), enc_mask.to(dev)
-            if _is_prompt_learning(self.model):
+            if is_prompt_learning(self.model):
                 # Virtual tokens are injected inside the forward call: no encoder reuse.
                 encoder_inputs: dict[str, Any] = {"input_ids": enc_ids[owners]}
             else:

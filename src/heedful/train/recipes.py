@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from heedful.errors import HeedfulError
+from heedful.models.backend import is_prompt_learning
 from heedful.tasks.types import Task
 from heedful.train.methods import METHODS, MethodConfig
 from heedful.train.trainer import LoopConfig
@@ -273,7 +274,7 @@ def load_for_training(config: TrainConfig, unit: TrainUnit) -> tuple[Any, Any, b
 
         model = PeftModel.from_pretrained(model, adapter, is_trainable=True)
         if config.method == "full" or not _same_peft_method(model, config.method):
-            if not hasattr(model, "merge_and_unload") or _is_prompt_learning(model):
+            if not hasattr(model, "merge_and_unload") or is_prompt_learning(model):
                 raise HeedfulError(
                     f"{config.init_from}: a {model.peft_config['default'].peft_type} adapter cannot be merged; "
                     f"continue with the same --method"
@@ -285,11 +286,6 @@ def load_for_training(config: TrainConfig, unit: TrainUnit) -> tuple[Any, Any, b
         enable_gradient_checkpointing(model)
     model.train()
     return model, tokenizer, seq2seq
-
-
-def _is_prompt_learning(model: Any) -> bool:
-    cfg = model.peft_config.get("default")
-    return bool(getattr(cfg, "is_prompt_learning", False))
 
 
 def _same_peft_method(model: Any, method: str) -> bool:
