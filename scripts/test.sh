@@ -9,10 +9,11 @@ if [ "${1:-}" = "--latest" ]; then
   shift
   export HEEDFUL_VENV="${HEEDFUL_VENV:-.venv-latest}"
   bash scripts/setup-env.sh --latest
-  echo "test: newest releases; differences from the lock:" >&2
-  diff <(grep -E '^[A-Za-z0-9_.-]+==' requirements/lock.txt | tr 'A-Z_' 'a-z-' | sort) \
-       <(tr 'A-Z_' 'a-z-' < "$HEEDFUL_VENV/.heedful-freeze.txt" | sed -E 's/\+[a-z0-9.]+$//' | sort) \
-       | grep '^[<>]' >&2 || echo "  none" >&2
+  # Version pins, lower-cased, without local build labels (+cpu); pip's own tools left out.
+  pins() { grep -E '^[A-Za-z0-9_.-]+==' "$1" | tr 'A-Z_' 'a-z-' | sed -E 's/\+[a-z0-9.]+$//' | grep -vE '^(pip|setuptools|wheel)==' | sort; }
+  changed="$(comm -13 <({ pins requirements/lock.txt; pins requirements/no-deps.txt; } | sort) <(pins "$HEEDFUL_VENV/.heedful-freeze.txt") || true)"
+  echo "test: newest releases; versions that differ from the lock: ${changed:-none}" | tr '\n' ' ' >&2
+  echo >&2
 else
   bash scripts/setup-env.sh
 fi
