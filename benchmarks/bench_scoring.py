@@ -69,8 +69,8 @@ def build_items(n: int, *, seed: int = 0, suite: str = "bbl-mc") -> list[Item]:
     """
     from heedful.errors import HeedfulError
     from heedful.evaluate.runner import continuation_strings
-    from heedful.instructions.builtin import designer_instruction
-    from heedful.instructions.render import render_instruction
+    from heedful.prompts.builtin import designer_instruction
+    from heedful.prompts.render import render_instruction
     from heedful.tasks.spec import load_tasks
 
     rng = random.Random(seed)

@@ -106,8 +106,8 @@ def test_show_with_superni_encoding():
 @needs_bigbench
 @pytest.mark.skipif(not BBL_COLLECTION.is_file(), reason=f"instruction collection not found at {BBL_COLLECTION}")
 def test_show_with_instruction_record():
-    render_instruction = pytest.importorskip("heedful.instructions.render").render_instruction
-    load_collection = pytest.importorskip("heedful.instructions.collection").load_collection
+    render_instruction = pytest.importorskip("heedful.prompts.render").render_instruction
+    load_collection = pytest.importorskip("heedful.prompts.collection").load_collection
     result = runner.invoke(
         app,
         ["show", "bigbench:hindu_knowledge", "--instructions", str(BBL_COLLECTION),

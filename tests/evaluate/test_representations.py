@@ -13,7 +13,7 @@ from heedful.evaluate.representations import first_token_representations
 
 
 def test_vectors_belong_to_the_evaluation_prompts(tmp_path, tiny_llama_dir, inputs):
-    from heedful.instructions.sources import InstructionSources
+    from heedful.prompts.sources import InstructionSources
     from heedful.models import load_model
     from heedful.tasks.spec import load_tasks
 

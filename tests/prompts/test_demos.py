@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 
 from heedful.errors import HeedfulError
-from heedful.instructions.collection import load_collection
-from heedful.instructions.render import render_instruction
-from heedful.instructions.types import Instruction, OptionsSpec
+from heedful.prompts.collection import load_collection
+from heedful.prompts.render import render_instruction
+from heedful.prompts.instruction import Instruction, OptionsSpec
 from heedful.prompts.demos import demonstration_pool, render_with_demonstrations, sample_demonstrations
 from heedful.tasks.types import Instance, Task, TaskType
 from shared_data import SHARED_DATA

@@ -32,7 +32,7 @@ def _instruction_groups(tasks, tokenizer, n=8):
 
     The instructions differ at the end of the prompt, which left truncation keeps.
     """
-    from heedful.instructions.types import Instruction
+    from heedful.prompts.instruction import Instruction
     from heedful.train.data import flatten_groups, render_instruction_groups
 
     task = tasks[0]

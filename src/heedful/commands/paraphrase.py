@@ -33,11 +33,11 @@ def paraphrase_command(
     embedding similarity >= --threshold. SuperNI encodings have their definition
     paraphrased. Evaluate them with ``heedful eval --perturb paraphrase:FILE``.
     """
-    from heedful.instructions.collection import save_collection
-    from heedful.instructions.paraphrase import generate_paraphrases
-    from heedful.instructions.perturb import load_label_space_file
-    from heedful.instructions.sources import InstructionSources
-    from heedful.instructions.variants import base_instructions, resolve_label_space
+    from heedful.prompts.collection import save_collection
+    from heedful.perturbations.paraphrase import generate_paraphrases
+    from heedful.perturbations.label_space import load_label_space_file
+    from heedful.prompts.sources import InstructionSources
+    from heedful.perturbations.variants import base_instructions, resolve_label_space
     from heedful.progress import stdout_console
     from heedful.tasks.spec import load_tasks
 

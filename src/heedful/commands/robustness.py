@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from heedful.commands import options as opt
 from heedful.commands.eval import config_from_options
-from heedful.errors import HeedfulError
 
 DEFAULT_LIMIT = 3  # per task or subtask: bbl-mc has 47; ~1,400 prompts, ~8 min on 2 CPU cores
 

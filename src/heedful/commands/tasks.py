@@ -61,8 +61,8 @@ def _pick_tasks(tasks: list[Task], name: str | None) -> list[Task]:
 
 def _instruction_renderer(path: Path, instruction_id: str):
     """A ``(task, instance) -> RenderedExample`` for the record ``instruction_id`` of ``path``."""
-    from heedful.instructions.collection import load_collection
-    from heedful.instructions.render import render_instruction
+    from heedful.prompts.collection import load_collection
+    from heedful.prompts.render import render_instruction
 
     matching = [i for i in load_collection(path) if i.id == instruction_id]
     if not matching:

@@ -3,7 +3,7 @@
 Reproduces ``compute_metrics.py`` of Tk-Instruct (yizhongw/Tk-Instruct, ``src/``) and
 ``eval/automatic/evaluation.py`` of allenai/natural-instructions:
 
-- ``normalize_answer`` is SQuAD v1.1's normaliser *without* article removal: lowercase,
+- ``normalize_answer`` (:mod:`heedful.tasks.normalize`) is SQuAD v1.1's normaliser *without* article removal: lowercase,
   drop ASCII punctuation (``string.punctuation``), collapse whitespace.
 - ROUGE-L is the F-measure of ``rouge_score``'s ``RougeScorer(['rougeL'], use_stemmer=True)``
   with its default tokenizer (lowercase, ``[a-z0-9]+`` tokens, Porter stemming). That
@@ -21,11 +21,11 @@ The reference rounds every reported value to 4 decimals; here rounding is left t
 
 from __future__ import annotations
 
-import string
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
+from heedful.tasks.normalize import normalize_answer
 from heedful.tasks.superni import EXACT_MATCH_CATEGORIES
 
 if TYPE_CHECKING:
@@ -33,20 +33,11 @@ if TYPE_CHECKING:
 
 METRICS = ("exact_match", "rougeL")
 
-_PUNCTUATION = frozenset(string.punctuation)
-
 
 class RougeTokenizer(Protocol):
     """Anything ``rouge_score`` accepts as a tokenizer: an object with ``tokenize(text)``."""
 
     def tokenize(self, text: str) -> list[str]: ...
-
-
-def normalize_answer(s: str) -> str:
-    """Lowercase, remove ASCII punctuation and collapse whitespace (articles are kept)."""
-    s = s.lower()
-    s = "".join(ch for ch in s if ch not in _PUNCTUATION)
-    return " ".join(s.split())
 
 
 def exact_match(prediction: str, reference: str) -> float:

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from heedful.errors import HeedfulError
-from heedful.instructions.sources import InstructionSources
-from heedful.instructions.types import Instruction
+from heedful.prompts.sources import InstructionSources
+from heedful.prompts.instruction import Instruction
 from heedful.prompts.types import RenderedExample
 from heedful.store import Store, content_hash
 from heedful.tasks.types import Instance, Task
@@ -88,7 +88,7 @@ def continuation_strings(prompt: str, choices: Sequence[str]) -> tuple[str, ...]
 def _render(
     instruction: Instruction, task: Task, instance: Instance, demos: Sequence[Instance]
 ) -> RenderedExample:
-    from heedful.instructions.render import render_instruction
+    from heedful.prompts.render import render_instruction
 
     if demos:
         from heedful.prompts.demos import render_with_demonstrations
@@ -107,7 +107,7 @@ def build_work(
     skipped: dict[str, int] = defaultdict(int)
     label_spaces = None
     if config.label_spaces:
-        from heedful.instructions.perturb import load_label_space_file
+        from heedful.perturbations.label_space import load_label_space_file
 
         label_spaces = load_label_space_file(config.label_spaces)
     for task in tasks:
@@ -130,7 +130,7 @@ def build_work(
                 )
         pairs: list[tuple[Instruction, Task]] = [(instruction, task) for instruction in instructions]
         if config.perturb:
-            from heedful.instructions.variants import perturbed_variants
+            from heedful.perturbations.variants import perturbed_variants
 
             for name in config.perturb:
                 try:
@@ -368,7 +368,7 @@ def evaluate(
     if config.on_unfit not in ("error", "skip"):
         raise HeedfulError(f"on_unfit must be 'error' or 'skip', not '{config.on_unfit}'")
     if config.perturb:
-        from heedful.instructions.variants import parse_perturbation
+        from heedful.perturbations.variants import parse_perturbation
 
         for spec in config.perturb:  # a typo fails now, not after the model has loaded
             parse_perturbation(spec)

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from heedful.errors import HeedfulError
-from heedful.instructions.types import Instruction
+from heedful.prompts.instruction import Instruction
 from heedful.tasks.types import Instance, Task
 
 IGNORE_INDEX = -100
@@ -91,7 +91,7 @@ def render_instruction_groups(
     instruction of each group is that reference.
     """
     from heedful.evaluate.runner import continuation_strings
-    from heedful.instructions.render import render_instruction
+    from heedful.prompts.render import render_instruction
 
     groups = []
     for inst in instances:

@@ -156,17 +156,17 @@ def perturbation(config: TrainConfig) -> Callable[[Task], Task] | None:
     """The task transform of ``--perturb`` (Kung & Peng 2023), applied to training prompts."""
     if config.perturb == "none":
         return None
-    from heedful.instructions import perturb as P
+    from heedful.perturbations import delusive, label_space, simplified
 
     labels: dict[str, tuple[tuple[str, ...] | None, str]] = {}
     if config.label_space_file:
-        labels = P.load_label_space_file(config.label_space_file)
+        labels = label_space.load_label_space_file(config.label_space_file)
 
     def transform(task: Task) -> Task:
         space, description = labels.get(task.name, (None, ""))
         if config.perturb == "simplified":
-            return P.simplified_task(task, label_space=space, output_description=description or None)
-        return P.delusive_demonstrations(task, seed=config.seed, label_space=space)
+            return simplified.simplified_task(task, label_space=space, output_description=description or None)
+        return delusive.delusive_demonstrations(task, seed=config.seed, label_space=space)
 
     return transform
 
@@ -208,7 +208,7 @@ def unit_instruction_groups(unit: TrainUnit, config: TrainConfig) -> list[list[A
     options on a three-option example) is left out for that whole task, as evaluation
     does, so every group of a task has the same instructions.
     """
-    from heedful.instructions.sources import InstructionSources
+    from heedful.prompts.sources import InstructionSources
     from heedful.train.data import render_instruction_groups
 
     sources = InstructionSources.parse(config.instructions or "", kinds=config.instruction_kinds)

@@ -7,12 +7,12 @@ from dataclasses import replace
 import pytest
 
 from heedful.errors import HeedfulError
-from heedful.evaluate.metrics import normalize_answer
-from heedful.instructions.perturb import load_label_space_file
-from heedful.instructions.render import render_instruction
-from heedful.instructions.sources import InstructionSources
-from heedful.instructions.types import Instruction
-from heedful.instructions.variants import PERTURBATIONS, parse_perturbation, perturbed_variants
+from heedful.tasks.normalize import normalize_answer
+from heedful.perturbations.label_space import load_label_space_file
+from heedful.prompts.render import render_instruction
+from heedful.prompts.sources import InstructionSources
+from heedful.prompts.instruction import Instruction
+from heedful.perturbations.variants import PERTURBATIONS, parse_perturbation, perturbed_variants
 from heedful.prompts.superni import encode_superni
 from heedful.tasks.superni import load_superni
 from shared_data import SHARED_DATA
@@ -77,7 +77,7 @@ def test_none_is_the_superni_none_encoding(data):
 
 
 def test_none_for_a_plain_template_keeps_its_options():
-    from heedful.instructions.types import OptionsSpec
+    from heedful.prompts.instruction import OptionsSpec
     from heedful.tasks.types import Instance, Task, TaskType
 
     task = Task(name="t", type=TaskType.MULTIPLE_CHOICE, instances=[Instance("0", "2+2?", ("4",), ("3", "4"), 1)])

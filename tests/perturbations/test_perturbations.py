@@ -9,29 +9,16 @@ import string
 import pytest
 
 from heedful.errors import HeedfulError
-from heedful.evaluate.metrics import normalize_answer
-from heedful.instructions.collection import load_collection
-from heedful.instructions.perturb import (
-    NOISE,
-    OPPOSITE_SENTENCE,
-    QWERTY_NEIGHBOURS,
-    char_typos,
-    delusive_demonstrations,
-    drop_words,
-    incorrect_instruction,
-    label_space_from_task,
-    load_label_space_file,
-    negated,
-    noisy_instruction,
-    nonsense_instructions,
-    shuffle_words,
-    simplified_definition,
-    simplified_instruction,
-    simplified_task,
-)
-from heedful.instructions.safe_format import safe_format
-from heedful.instructions.types import Instruction
-from heedful.prompts.superni import encode
+from heedful.tasks.normalize import normalize_answer
+from heedful.prompts.collection import load_collection
+from heedful.perturbations.noise import NOISE, QWERTY_NEIGHBOURS, char_typos, drop_words, noisy_instruction, shuffle_words
+from heedful.perturbations.negation import OPPOSITE_SENTENCE, negated
+from heedful.perturbations.delusive import delusive_demonstrations
+from heedful.perturbations.incorrect import incorrect_instruction
+from heedful.perturbations.label_space import label_space_from_task, load_label_space_file
+from heedful.prompts.nonsense import nonsense_instructions
+from heedful.perturbations.simplified import simplified_definition, simplified_task
+from heedful.prompts.instruction import Instruction
 from heedful.tasks.superni import load_superni
 from heedful.tasks.types import Demonstration, Task, TaskType
 from shared_data import SHARED_DATA
@@ -117,24 +104,6 @@ def test_simplified_definition_of_generation_task_uses_output_description(tasks)
     # With the label-space file's description in metadata, that sentence alone is kept.
     text = simplified_definition(task)
     assert text.rstrip(".") in task.definition
-
-
-@needs_superni
-def test_simplified_instruction_renders_simplified_definition(tasks):
-    task = tasks[CLASSIFICATION[0]]
-    inst = simplified_instruction(task)
-    assert inst.kind == "simplified_definition"
-    assert "Definition: Answer with one of: " in inst.template
-    assert placeholders(inst.template) == ["input"]
-    for sentence in sentences(task.definition):
-        assert sentence not in inst.template
-    # Rendered, it is the SuperNI encoding of the simplified task (for an input that ends
-    # in punctuation, where Tk-Instruct adds no period).
-    text = "Premise: the sky is blue. Hypothesis: {braces} stay?"
-    for encoding in ("def", "def+pos2"):
-        inst = simplified_instruction(task, encoding=encoding)
-        assert "encoding" not in inst.params  # the runner must not re-encode the original task
-        assert safe_format(inst.template, {"input": text}) == encode(simplified_task(task), text, encoding)
 
 
 @needs_superni

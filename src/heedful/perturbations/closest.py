@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from heedful.errors import HeedfulError
-from heedful.instructions.types import Instruction
+from heedful.prompts.instruction import Instruction
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 # Bundled copies of hub models, by model name: (package, folder inside the package).

@@ -18,7 +18,7 @@ instruction, the variants this module builds. A perturbation spec is ``NAME`` or
                    1) of its positive demonstrations given wrong outputs. Only encodings
                    that show demonstrations (``def+pos2``, ``pos4``...); other bases are
                    skipped with a warning.
-``negated[:S]``    Sun et al. 2023: :func:`~heedful.instructions.perturb.negated` with style
+``negated[:S]``    Sun et al. 2023: :func:`~heedful.perturbations.negation.negated` with style
                    ``S`` (default ``sun`` on templates, ``general`` on SuperNI definitions).
 ``nonsense``       Sun et al.'s five built-in nonsense instructions (one variant each).
 ``incorrect``      An observed instruction of *another* task among the instructions passed
@@ -49,8 +49,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from heedful.errors import HeedfulError
-from heedful.instructions.safe_format import escape_braces
-from heedful.instructions.types import Instruction
+from heedful.prompts.safe_format import escape_braces
+from heedful.prompts.instruction import Instruction
 from heedful.tasks.types import Task
 
 log = logging.getLogger(__name__)
@@ -126,11 +126,11 @@ def resolve_label_space(
 
     The label-space file wins (keyed by task name, ``taskNNN_name``; a file entry of
     free text gives labels None), then ``task.label_space``, then the closed set of the
-    training outputs (:func:`~heedful.instructions.perturb.label_space_from_task`).
+    training outputs (:func:`~heedful.perturbations.label_space.label_space_from_task`).
     ``source`` is ``file``, ``task``, ``train outputs`` or ``none``.
     """
-    from heedful.instructions.perturb import label_space_from_task
-    from heedful.instructions.sources import base_task_name
+    from heedful.perturbations.label_space import label_space_from_task
+    from heedful.prompts.sources import base_task_name
 
     description = str(task.metadata.get("output_description") or "")
     for key in (task.name, base_task_name(task)):
@@ -162,7 +162,7 @@ def perturbed_variants(
 
     ``instructions`` are the task's instructions being evaluated; perturbations start
     from :func:`base_instructions` of them. ``label_spaces`` is a
-    :func:`~heedful.instructions.perturb.load_label_space_file` mapping. ``observed_pool``
+    :func:`~heedful.perturbations.label_space.load_label_space_file` mapping. ``observed_pool``
     (default: the ``observed`` records of ``instructions``) feeds ``incorrect`` and
     ``closest``. Returns ``(variant, task to render it against)`` pairs in spec order.
     """
@@ -200,7 +200,7 @@ def _named(variant: Instruction, base: Instruction, name: str, suffix: str = "")
 
 def _rebuilt(base: Instruction, task: Task, name: str, **params: object) -> Instruction:
     """``base``'s encoding rebuilt on a modified ``task`` (its template bakes the task in)."""
-    from heedful.instructions.sources import encoding_instruction
+    from heedful.prompts.sources import encoding_instruction
 
     encoding = encoding_of(base)
     assert encoding is not None
@@ -214,7 +214,7 @@ def _options_tail(base: Instruction) -> str:
 
 def _none(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: LabelSpaces | None, pool: list) -> Pairs:
     if encoding_of(base) is not None or task.source == "superni":
-        from heedful.instructions.builtin import superni_instruction
+        from heedful.prompts.builtin import superni_instruction
 
         return [(_named(replace(superni_instruction(task, "none"), params={"encoding": "none"}), base, "none"), task)]
     template = "{input}" + _options_tail(base)
@@ -223,7 +223,7 @@ def _none(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: Labe
 
 
 def _simplified(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: LabelSpaces | None, pool: list) -> Pairs:
-    from heedful.instructions.perturb import simplified_task
+    from heedful.perturbations.simplified import simplified_task
 
     labels, description, source = resolve_label_space(task, ls)
     if not labels and not description:
@@ -240,7 +240,7 @@ def _simplified(spec: Perturbation, base: Instruction, task: Task, seed: int, ls
 
 
 def _delusive(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: LabelSpaces | None, pool: list) -> Pairs:
-    from heedful.instructions.perturb import delusive_demonstrations
+    from heedful.perturbations.delusive import delusive_demonstrations
 
     encoding = encoding_of(base)
     if encoding is None or "pos" not in encoding:
@@ -278,21 +278,21 @@ def _on_definition(base: Instruction, task: Task, name: str, fn: Callable[[Instr
 
 
 def _negated(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: LabelSpaces | None, pool: list) -> Pairs:
-    from heedful.instructions.perturb import negated
+    from heedful.perturbations.negation import negated
 
     style = spec.arg or ("general" if encoding_of(base) is not None else "sun")
     return _on_definition(base, task, "negated", lambda inst: negated(inst, style=style))
 
 
 def _noise(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: LabelSpaces | None, pool: list) -> Pairs:
-    from heedful.instructions.perturb import noisy_instruction
+    from heedful.perturbations.noise import noisy_instruction
 
     rate = spec.rate if spec.rate is not None else DEFAULT_NOISE_RATE
     return _on_definition(base, task, spec.name, lambda inst: noisy_instruction(inst, spec.name, rate=rate, seed=seed))
 
 
 def _nonsense(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: LabelSpaces | None, pool: list) -> Pairs:
-    from heedful.instructions.perturb import nonsense_instructions
+    from heedful.prompts.nonsense import nonsense_instructions
 
     return [
         (_named(replace(inst, task=task.name, params={"source_id": inst.id}), base, "nonsense", f"/{i}"), task)
@@ -301,8 +301,8 @@ def _nonsense(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: 
 
 
 def _incorrect(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: LabelSpaces | None, pool: list) -> Pairs:
-    from heedful.instructions.perturb import incorrect_instruction
-    from heedful.instructions.sources import base_task_name
+    from heedful.perturbations.incorrect import incorrect_instruction
+    from heedful.prompts.sources import base_task_name
 
     name = base_task_name(task)
     others = [i for i in pool if i.task is not None and i.task != name]
@@ -319,8 +319,8 @@ def _incorrect(spec: Perturbation, base: Instruction, task: Task, seed: int, ls:
 
 
 def _closest(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: LabelSpaces | None, pool: list) -> Pairs:
-    from heedful.instructions.closest import closest_observed
-    from heedful.instructions.sources import base_task_name
+    from heedful.perturbations.closest import closest_observed
+    from heedful.prompts.sources import base_task_name
 
     name = base_task_name(task)
     own = [i for i in pool if i.task in (name, None) and i.id != base.id]
@@ -332,7 +332,7 @@ def _closest(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: L
 
 
 def _paraphrase(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: LabelSpaces | None, pool: list) -> Pairs:
-    from heedful.instructions.sources import base_task_name
+    from heedful.prompts.sources import base_task_name
 
     if not spec.arg:
         log.warning("'paraphrase' needs a cached collection (paraphrase:FILE from heedful paraphrase); skipped")
@@ -350,7 +350,7 @@ _CACHE: dict[str, tuple[float, list[Instruction]]] = {}
 
 def _load_cached(path: str) -> list[Instruction]:
     """Load a paraphrase collection once per file version (tasks share it)."""
-    from heedful.instructions.collection import load_collection
+    from heedful.prompts.collection import load_collection
 
     file = Path(path)
     if not file.is_file():

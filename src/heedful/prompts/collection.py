@@ -18,9 +18,9 @@ from typing import Any
 import regex
 
 from heedful.errors import HeedfulError
-from heedful.instructions.render import compile_extract
-from heedful.instructions.safe_format import template_fields
-from heedful.instructions.types import Instruction, OptionsSpec
+from heedful.prompts.render import compile_extract
+from heedful.prompts.safe_format import template_fields
+from heedful.prompts.instruction import Instruction, OptionsSpec
 from heedful.io import write_jsonl_atomic
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"

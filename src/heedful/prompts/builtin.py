@@ -20,8 +20,8 @@ the same renderer, demonstrations and perturbations as every collected instructi
 from __future__ import annotations
 
 from heedful.errors import HeedfulError
-from heedful.instructions.safe_format import escape_braces
-from heedful.instructions.types import Instruction, OptionsSpec
+from heedful.prompts.safe_format import escape_braces
+from heedful.prompts.instruction import Instruction, OptionsSpec
 from heedful.tasks.types import BigBenchFormat, Task, TaskType
 
 COLLECTION = "builtin"

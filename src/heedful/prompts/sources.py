@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from heedful.errors import HeedfulError
-from heedful.instructions.types import Instruction
+from heedful.prompts.instruction import Instruction
 from heedful.tasks.types import Task
 
 BUILTIN_SOURCES = ("designer", "heedful", "nonsense")
@@ -31,7 +31,7 @@ def encoding_instruction(task: Task, encoding: str) -> Instruction:
 
     Renders byte-identical to ``heedful.prompts.superni.encode(task, input, encoding)``.
     """
-    from heedful.instructions.builtin import superni_instruction
+    from heedful.prompts.builtin import superni_instruction
     from heedful.prompts.gupta import GUPTA_ENCODINGS, encode_gupta
     from heedful.prompts.superni import ENCODING_NAMES
 
@@ -91,17 +91,17 @@ class InstructionSources:
             if part in BUILTIN_SOURCES:
                 builtin.append(part)
                 if part == "heedful":
-                    from heedful.instructions.phrasings import load_builtin_phrasings
+                    from heedful.prompts.phrasings import load_builtin_phrasings
 
                     records.extend(load_builtin_phrasings())
                 elif part == "nonsense":
-                    from heedful.instructions.perturb import nonsense_instructions
+                    from heedful.prompts.nonsense import nonsense_instructions
 
                     records.extend(nonsense_instructions())
             elif part.startswith("superni:"):
                 encodings.append(part.split(":", 1)[1])
             elif part.endswith(".jsonl") or Path(part).exists():
-                from heedful.instructions.collection import load_collection
+                from heedful.prompts.collection import load_collection
 
                 if not Path(part).is_file():
                     raise HeedfulError(f"{part}: instruction collection file not found")
@@ -121,7 +121,7 @@ class InstructionSources:
 
     def for_task(self, task: Task) -> list[Instruction]:
         """Every instruction of the spec that applies to ``task``, filtered, ids unique."""
-        from heedful.instructions.builtin import builtin_instructions
+        from heedful.prompts.builtin import builtin_instructions
 
         chosen: list[Instruction] = []
         if "designer" in self.builtin:

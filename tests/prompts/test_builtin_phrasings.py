@@ -19,15 +19,15 @@ from pathlib import Path
 import pytest
 
 from heedful.errors import HeedfulError
-from heedful.instructions.collection import load_collection
-from heedful.instructions.phrasings import (
+from heedful.prompts.collection import load_collection
+from heedful.prompts.phrasings import (
     builtin_phrasing_tasks,
     builtin_phrasings_path,
     load_builtin_phrasings,
 )
-from heedful.instructions.render import render_instruction
-from heedful.instructions.safe_format import safe_format
-from heedful.instructions.types import Instruction
+from heedful.prompts.render import render_instruction
+from heedful.prompts.safe_format import safe_format
+from heedful.prompts.instruction import Instruction
 from heedful.tasks.bigbench import load_bigbench_suite
 from heedful.tasks.types import Instance, Task
 from shared_data import SHARED_DATA

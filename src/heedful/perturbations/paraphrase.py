@@ -30,7 +30,7 @@ from dataclasses import replace
 from typing import Any
 
 from heedful.errors import HeedfulError
-from heedful.instructions.types import Instruction
+from heedful.prompts.instruction import Instruction
 from heedful.tasks.types import Task
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ def endpoint_generator(endpoint: str, model_name: str, *, temperature: float = 0
 
 def _text_to_paraphrase(instruction: Instruction, task: Task | None) -> tuple[str, bool]:
     """The text handed to the generator, and whether it is a task definition to rebuild with."""
-    from heedful.instructions.variants import encoding_of
+    from heedful.perturbations.variants import encoding_of
 
     if task is not None and encoding_of(instruction) is not None and task.definition.strip():
         return task.definition.strip(), True
@@ -165,7 +165,7 @@ def generate_paraphrases(
     ``<id>~paraphrase/<i>`` and ``params`` with ``source_id``, ``similarity``, ``seed``, the
     generator and, for encodings, the paraphrased ``definition``.
     """
-    from heedful.instructions.closest import DEFAULT_EMBEDDING_MODEL, instruction_text, similarities
+    from heedful.perturbations.closest import DEFAULT_EMBEDDING_MODEL, instruction_text, similarities
 
     if k < 1:
         raise HeedfulError(f"k must be at least 1, got {k}")
@@ -237,8 +237,8 @@ def _paraphrase_record(
         "threshold": threshold,
     }
     if is_definition:
-        from heedful.instructions.sources import encoding_instruction
-        from heedful.instructions.variants import encoding_of
+        from heedful.prompts.sources import encoding_instruction
+        from heedful.perturbations.variants import encoding_of
 
         assert task is not None
         encoding = encoding_of(instruction)

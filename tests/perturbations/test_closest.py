@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from heedful.errors import HeedfulError
-from heedful.instructions.closest import closest_observed, instruction_text, resolve_embedding_model, similarities
-from heedful.instructions.types import Instruction
+from heedful.perturbations.closest import closest_observed, instruction_text, resolve_embedding_model, similarities
+from heedful.prompts.instruction import Instruction
 
 # Loading sentence-transformers and the model takes over 10 s on this machine's CPUs.
 pytestmark = [

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from heedful.instructions.safe_format import (
+from heedful.prompts.safe_format import (
     MissingFieldError,
     escape_braces,
     safe_format,

@@ -9,14 +9,14 @@ from dataclasses import replace
 import pytest
 
 from heedful.errors import HeedfulError
-from heedful.instructions.builtin import (
+from heedful.prompts.builtin import (
     builtin_instructions,
     designer_instruction,
     mmlu_subject,
     superni_instruction,
 )
-from heedful.instructions.collection import load_collection, save_collection
-from heedful.instructions.render import render_instruction
+from heedful.prompts.collection import load_collection, save_collection
+from heedful.prompts.render import render_instruction
 from heedful.tasks.types import BigBenchFormat, Instance, Task, TaskType
 from shared_data import SHARED_DATA
 

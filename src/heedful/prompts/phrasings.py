@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from heedful.errors import HeedfulError
-from heedful.instructions.types import Instruction
+from heedful.prompts.instruction import Instruction
 
 COLLECTION = "heedful"
 _RESOURCE = ("data", "phrasings.jsonl")
@@ -34,7 +34,7 @@ def builtin_phrasings_path() -> Path:
 def load_builtin_phrasings() -> list[Instruction]:
     """The built-in phrasings, validated, in file order (origin ``FILE:LINE``)."""
     # Imported here: the collection loader is only needed when the built-ins are asked for.
-    from heedful.instructions.collection import load_collection
+    from heedful.prompts.collection import load_collection
 
     return load_collection(builtin_phrasings_path())
 

@@ -17,9 +17,9 @@ from dataclasses import replace
 import pytest
 
 from heedful.errors import HeedfulError, PatternTimeoutError
-from heedful.instructions.collection import load_collection
-from heedful.instructions.render import ALPACA_PREFIX, ALPACA_SUFFIX, render_instruction
-from heedful.instructions.types import Instruction, OptionsSpec
+from heedful.prompts.collection import load_collection
+from heedful.prompts.render import ALPACA_PREFIX, ALPACA_SUFFIX, render_instruction
+from heedful.prompts.instruction import Instruction, OptionsSpec
 from heedful.tasks.types import Instance, Task, TaskType
 from shared_data import SHARED_DATA
 

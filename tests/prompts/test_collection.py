@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from heedful.errors import HeedfulError
-from heedful.instructions.collection import (
+from heedful.prompts.collection import (
     filter_instructions,
     instruction_to_record,
     load_collection,
     save_collection,
 )
-from heedful.instructions.types import OptionsSpec
+from heedful.prompts.instruction import OptionsSpec
 from shared_data import SHARED_DATA
 
 DATA = SHARED_DATA / "instructions"

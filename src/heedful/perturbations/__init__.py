@@ -1,0 +1,1 @@
+"""Altered instructions: text perturbations and model-based variants (paraphrase, closest)."""
