@@ -3,7 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from heedful.analysis.representations import PromptLabel, distance_summary, nearest_reference_distances
+from heedful.analysis.representations import distance_summary, nearest_reference_distances
+from heedful.evaluate.representations import PromptLabel
 from heedful.errors import HeedfulError
 
 

@@ -14,24 +14,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from heedful.errors import HeedfulError
+from heedful.evaluate.representations import PromptLabel
 
 DEFAULT_REFERENCE_KINDS: tuple[str, ...] = ("observed", "designer")
-
-
-@dataclass(frozen=True)
-class PromptLabel:
-    """What one vector is the representation of."""
-
-    task: str
-    instruction_id: str
-    kind: str
-    instance_id: str
 
 
 def nearest_reference_distances(

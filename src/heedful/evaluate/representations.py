@@ -6,12 +6,22 @@ vector belongs to exactly the prompt an evaluation with the same config scores.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from heedful.analysis.representations import PromptLabel
 from heedful.evaluate.runner import EvalConfig
+
+
+@dataclass(frozen=True)
+class PromptLabel:
+    """What one vector is the representation of."""
+
+    task: str
+    instruction_id: str
+    kind: str
+    instance_id: str
 
 
 def first_token_representations(
