@@ -10,6 +10,7 @@ import sys
 
 import typer
 
+from heedful.commands import registry
 from heedful.errors import UserError
 
 
@@ -41,8 +42,6 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from heedful.commands import registry
-
     registry.register(app)
 
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from heedful.analysis.representations import distance_summary, nearest_reference_distances
-from heedful.evaluate.representations import PromptLabel
 from heedful.errors import HeedfulError
+from heedful.evaluate.representations import PromptLabel
 
 
 def test_distance_is_to_the_nearest_reference_of_the_same_instance():

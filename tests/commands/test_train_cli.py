@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+
 from shared_data import SHARED_DATA
 
 SUPERNI = SHARED_DATA / "superni" / "tasks"

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from heedful.evaluate.runner import EvalConfig, evaluate
+from heedful.evaluate.config import EvalConfig
+from heedful.evaluate.runner import evaluate
 from shared_data import SHARED_DATA
 
 from .conftest import write_collection, write_tasks

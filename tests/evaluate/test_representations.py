@@ -8,13 +8,14 @@ import sys
 
 import numpy as np
 
-from heedful.evaluate.runner import EvalConfig, build_work
+from heedful.evaluate.config import EvalConfig
 from heedful.evaluate.representations import first_token_representations
+from heedful.evaluate.runner import build_work
 
 
 def test_vectors_belong_to_the_evaluation_prompts(tmp_path, tiny_llama_dir, inputs):
-    from heedful.prompts.sources import InstructionSources
     from heedful.models import load_model
+    from heedful.prompts.sources import InstructionSources
     from heedful.tasks.spec import load_tasks
 
     tasks_file, coll = inputs

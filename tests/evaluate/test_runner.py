@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from heedful.evaluate.runner import EvalConfig, continuation_strings, evaluate
+from heedful.evaluate.config import EvalConfig
+from heedful.evaluate.runner import continuation_strings, evaluate
 
 
 def test_continuation_strings_join_with_a_space_unless_prompt_ends_in_whitespace():

@@ -7,6 +7,7 @@ import importlib.util
 import json
 
 import pytest
+
 from shared_data import SHARED_DATA
 
 pytestmark = pytest.mark.integration

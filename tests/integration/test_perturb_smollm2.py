@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from heedful.evaluate.runner import EvalConfig, evaluate
+from heedful.evaluate.config import EvalConfig
+from heedful.evaluate.runner import evaluate
 from shared_data import SHARED_DATA
 
 pytestmark = [

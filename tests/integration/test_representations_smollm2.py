@@ -16,8 +16,8 @@ pytestmark = [
 
 def test_unobserved_phrasings_are_measured_against_the_designer_prompt():
     from heedful.analysis.representations import distance_summary, nearest_reference_distances
+    from heedful.evaluate.config import EvalConfig
     from heedful.evaluate.representations import first_token_representations
-    from heedful.evaluate.runner import EvalConfig
     from heedful.models import load_model
 
     config = EvalConfig(tasks="bigbench:winowhy", instructions="designer,heedful", limit=2, batch_size=4)

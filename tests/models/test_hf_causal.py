@@ -13,7 +13,6 @@ from heedful.errors import HeedfulError
 from heedful.models import ChoiceRequest
 from heedful.models.hf_causal import CausalBackend
 
-
 REQUESTS = [
     ChoiceRequest("Q: Which of the following is a fruit? A:", (" apple", " chair", " river of the lazy dog")),
     ChoiceRequest("The answer is ", ("yes", "no")),

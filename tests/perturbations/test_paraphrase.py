@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 
 from heedful.errors import HeedfulError
-from heedful.prompts.collection import load_collection, save_collection
 from heedful.perturbations.paraphrase import clean_candidate, generate_paraphrases, mentioned_labels, placeholders
+from heedful.prompts.collection import load_collection, save_collection
 from heedful.prompts.instruction import Instruction
 from shared_data import SHARED_DATA
 
@@ -118,9 +118,9 @@ def test_endpoint_without_model_name_or_unreachable(server):
 def test_superni_definition_paraphrase_rebuilds_the_encoding_and_feeds_perturb(tmp_path):
     from dataclasses import replace
 
+    from heedful.perturbations.variants import perturbed_variants
     from heedful.prompts.render import render_instruction
     from heedful.prompts.sources import InstructionSources
-    from heedful.perturbations.variants import perturbed_variants
     from heedful.prompts.superni import encode_superni
     from heedful.tasks.superni import load_superni
 

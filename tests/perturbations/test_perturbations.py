@@ -9,16 +9,23 @@ import string
 import pytest
 
 from heedful.errors import HeedfulError
-from heedful.tasks.normalize import normalize_answer
-from heedful.prompts.collection import load_collection
-from heedful.perturbations.noise import NOISE, QWERTY_NEIGHBOURS, char_typos, drop_words, noisy_instruction, shuffle_words
-from heedful.perturbations.negation import OPPOSITE_SENTENCE, negated
 from heedful.perturbations.delusive import delusive_demonstrations
 from heedful.perturbations.incorrect import incorrect_instruction
 from heedful.perturbations.label_space import label_space_from_task, load_label_space_file
-from heedful.prompts.nonsense import nonsense_instructions
+from heedful.perturbations.negation import OPPOSITE_SENTENCE, negated
+from heedful.perturbations.noise import (
+    NOISE,
+    QWERTY_NEIGHBOURS,
+    char_typos,
+    drop_words,
+    noisy_instruction,
+    shuffle_words,
+)
 from heedful.perturbations.simplified import simplified_definition, simplified_task
+from heedful.prompts.collection import load_collection
 from heedful.prompts.instruction import Instruction
+from heedful.prompts.nonsense import nonsense_instructions
+from heedful.tasks.normalize import normalize_answer
 from heedful.tasks.superni import load_superni
 from heedful.tasks.types import Demonstration, Task, TaskType
 from shared_data import SHARED_DATA

@@ -7,13 +7,13 @@ from dataclasses import replace
 import pytest
 
 from heedful.errors import HeedfulError
-from heedful.tasks.normalize import normalize_answer
 from heedful.perturbations.label_space import load_label_space_file
+from heedful.perturbations.variants import PERTURBATIONS, parse_perturbation, perturbed_variants
+from heedful.prompts.instruction import Instruction
 from heedful.prompts.render import render_instruction
 from heedful.prompts.sources import InstructionSources
-from heedful.prompts.instruction import Instruction
-from heedful.perturbations.variants import PERTURBATIONS, parse_perturbation, perturbed_variants
 from heedful.prompts.superni import encode_superni
+from heedful.tasks.normalize import normalize_answer
 from heedful.tasks.superni import load_superni
 from shared_data import SHARED_DATA
 

@@ -9,12 +9,7 @@ from dataclasses import replace
 import pytest
 
 from heedful.errors import HeedfulError
-from heedful.prompts.builtin import (
-    builtin_instructions,
-    designer_instruction,
-    mmlu_subject,
-    superni_instruction,
-)
+from heedful.prompts.builtin import builtin_instructions, designer_instruction, mmlu_subject, superni_instruction
 from heedful.prompts.collection import load_collection, save_collection
 from heedful.prompts.render import render_instruction
 from heedful.tasks.types import BigBenchFormat, Instance, Task, TaskType

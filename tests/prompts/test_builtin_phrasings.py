@@ -11,23 +11,19 @@ from __future__ import annotations
 import json
 import math
 import re
-import tomllib
 from collections import defaultdict
 from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from heedful.errors import HeedfulError
 from heedful.prompts.collection import load_collection
-from heedful.prompts.phrasings import (
-    builtin_phrasing_tasks,
-    builtin_phrasings_path,
-    load_builtin_phrasings,
-)
+from heedful.prompts.instruction import Instruction
+from heedful.prompts.phrasings import builtin_phrasing_tasks, builtin_phrasings_path, load_builtin_phrasings
 from heedful.prompts.render import render_instruction
 from heedful.prompts.safe_format import safe_format
-from heedful.prompts.instruction import Instruction
 from heedful.tasks.bigbench import load_bigbench_suite
 from heedful.tasks.types import Instance, Task
 from shared_data import SHARED_DATA

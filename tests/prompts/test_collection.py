@@ -9,12 +9,7 @@ from pathlib import Path
 import pytest
 
 from heedful.errors import HeedfulError
-from heedful.prompts.collection import (
-    filter_instructions,
-    instruction_to_record,
-    load_collection,
-    save_collection,
-)
+from heedful.prompts.collection import filter_instructions, instruction_to_record, load_collection, save_collection
 from heedful.prompts.instruction import OptionsSpec
 from shared_data import SHARED_DATA
 

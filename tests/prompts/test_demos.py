@@ -9,9 +9,9 @@ import pytest
 
 from heedful.errors import HeedfulError
 from heedful.prompts.collection import load_collection
-from heedful.prompts.render import render_instruction
-from heedful.prompts.instruction import Instruction, OptionsSpec
 from heedful.prompts.demos import demonstration_pool, render_with_demonstrations, sample_demonstrations
+from heedful.prompts.instruction import Instruction, OptionsSpec
+from heedful.prompts.render import render_instruction
 from heedful.tasks.types import Instance, Task, TaskType
 from shared_data import SHARED_DATA
 

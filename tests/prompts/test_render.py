@@ -18,8 +18,8 @@ import pytest
 
 from heedful.errors import HeedfulError, PatternTimeoutError
 from heedful.prompts.collection import load_collection
-from heedful.prompts.render import ALPACA_PREFIX, ALPACA_SUFFIX, render_instruction
 from heedful.prompts.instruction import Instruction, OptionsSpec
+from heedful.prompts.render import ALPACA_PREFIX, ALPACA_SUFFIX, render_instruction
 from heedful.tasks.types import Instance, Task, TaskType
 from shared_data import SHARED_DATA
 

@@ -6,12 +6,7 @@ import json
 
 import pytest
 
-from heedful.prompts.safe_format import (
-    MissingFieldError,
-    escape_braces,
-    safe_format,
-    template_fields,
-)
+from heedful.prompts.safe_format import MissingFieldError, escape_braces, safe_format, template_fields
 from shared_data import SHARED_DATA
 
 DATA = SHARED_DATA / "instructions"

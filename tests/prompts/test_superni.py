@@ -15,13 +15,7 @@ import string
 import pytest
 
 from heedful.errors import HeedfulError
-from heedful.prompts.superni import (
-    ENCODING_NAMES,
-    SUPERNI_ENCODINGS,
-    SuperNIEncoding,
-    encode,
-    encode_superni,
-)
+from heedful.prompts.superni import ENCODING_NAMES, SUPERNI_ENCODINGS, SuperNIEncoding, encode, encode_superni
 from heedful.tasks.superni import load_superni
 from shared_data import SHARED_DATA
 

@@ -11,13 +11,7 @@ import pytest
 
 from heedful.errors import HeedfulError
 from heedful.tasks import bigbench as bb
-from heedful.tasks.bigbench import (
-    BBL_SUN14,
-    BBL_TASKS,
-    bigbench_root,
-    load_bigbench,
-    load_bigbench_suite,
-)
+from heedful.tasks.bigbench import BBL_SUN14, BBL_TASKS, bigbench_root, load_bigbench, load_bigbench_suite
 from heedful.tasks.types import BigBenchFormat, TaskType
 
 try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from heedful.errors import HeedfulError

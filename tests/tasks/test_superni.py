@@ -9,11 +9,7 @@ from pathlib import Path
 import pytest
 
 from heedful.errors import HeedfulError
-from heedful.tasks.superni import (
-    EXACT_MATCH_CATEGORIES,
-    load_superni,
-    load_superni_task,
-)
+from heedful.tasks.superni import EXACT_MATCH_CATEGORIES, load_superni, load_superni_task
 from heedful.tasks.types import TaskType
 from shared_data import SHARED_DATA
 

@@ -3,7 +3,6 @@ context (the tiny models and tokenizers come from tests/conftest.py)."""
 
 from __future__ import annotations
 
-
 import pytest
 
 from heedful.tasks.types import Task

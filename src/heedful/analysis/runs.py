@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from heedful.errors import HeedfulError
+from heedful.evaluate.metrics import aggregate
 from heedful.io import read_json_object
+from heedful.store import Store
 
 GROUPINGS: tuple[str, ...] = ("task", "category")
 METRICS: tuple[str, ...] = ("exact_match", "rougeL")
@@ -50,8 +52,6 @@ class RunRecords:
 
 
 def _records_from_store(store_path: Path, run_ids: Sequence[str]) -> list[dict[str, Any]]:
-    from heedful.store import Store
-
     if not store_path.is_file():
         raise HeedfulError(f"{store_path}: no results store (is the run finished?)")
     records: list[dict[str, Any]] = []
@@ -93,8 +93,6 @@ def score_rows(runs: Iterable[RunRecords], *, root: Path | None = None) -> list[
     :meth:`RunRecords.describe`, ``instruction``, and ``tasks`` / ``categories`` /
     ``overall`` as :func:`~heedful.evaluate.metrics.aggregate` returns them (percent).
     """
-    from heedful.evaluate.metrics import aggregate
-
     rows = []
     for run in runs:
         by_instruction: dict[str, list[dict[str, Any]]] = {}

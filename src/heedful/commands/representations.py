@@ -10,6 +10,11 @@ import typer
 
 from heedful.commands import options as opt
 from heedful.commands.eval import config_from_options
+from heedful.io import write_json_atomic, write_npz_atomic
+from heedful.progress import stdout_console
+from heedful.provenance import environment
+
+# Modules that load torch are imported inside the commands: `heedful --help` starts in 0.2 s, not 2 s.
 
 
 def representations_command(
@@ -43,10 +48,7 @@ def representations_command(
 
     from heedful.analysis.representations import distance_summary, nearest_reference_distances
     from heedful.evaluate.representations import first_token_representations
-    from heedful.io import write_json_atomic, write_npz_atomic
     from heedful.models import load_model
-    from heedful.progress import stdout_console
-    from heedful.provenance import environment
 
     config = config_from_options(
         model=model, tasks=tasks, instructions=instructions, kinds=kinds, collections=collections, shots=0,

@@ -8,6 +8,11 @@ from typing import Annotated, Optional
 
 import typer
 
+from heedful.analysis.runs import comparison_table, load_run, score_rows
+from heedful.io import write_json_atomic
+from heedful.progress import stdout_console
+from heedful.provenance import environment
+
 
 def summarize_command(
     runs: Annotated[list[Path], typer.Argument(help="Run folders of heedful train / eval (train_config.json or results.json).")],
@@ -16,11 +21,6 @@ def summarize_command(
     out: Annotated[Optional[Path], typer.Option(help="Also write every row (all metrics, run configs) to this JSON file.")] = None,
 ) -> None:
     """Compare runs (e.g. Gupta 2023's budgets x STL/MTL x with/without instructions) by task or category."""
-    from heedful.analysis.runs import comparison_table, load_run, score_rows
-    from heedful.io import write_json_atomic
-    from heedful.progress import stdout_console
-    from heedful.provenance import environment
-
     loaded = [load_run(path.resolve()) for path in runs]
     # runs are named relative to their common parent: short labels for a folder of runs
     rows = score_rows(loaded, root=Path(os.path.commonpath([r.path.parent for r in loaded])))

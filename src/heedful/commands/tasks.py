@@ -17,6 +17,9 @@ import typer
 
 from heedful.errors import HeedfulError
 from heedful.prompts.bigbench import render_bigbench
+from heedful.prompts.collection import load_collection
+from heedful.prompts.render import render_instruction
+from heedful.prompts.superni import encode
 from heedful.prompts.types import RenderedExample
 from heedful.tasks.spec import load_tasks
 from heedful.tasks.types import Instance, Task
@@ -61,9 +64,6 @@ def _pick_tasks(tasks: list[Task], name: str | None) -> list[Task]:
 
 def _instruction_renderer(path: Path, instruction_id: str):
     """A ``(task, instance) -> RenderedExample`` for the record ``instruction_id`` of ``path``."""
-    from heedful.prompts.collection import load_collection
-    from heedful.prompts.render import render_instruction
-
     matching = [i for i in load_collection(path) if i.id == instruction_id]
     if not matching:
         raise HeedfulError(f"{path}: no instruction with id '{instruction_id}'")
@@ -85,8 +85,6 @@ def _instruction_renderer(path: Path, instruction_id: str):
 def _plain_renderer(encoding: str | None):
     def render(task: Task, instance: Instance) -> RenderedExample:
         if encoding is not None:
-            from heedful.prompts.superni import encode
-
             prompt = encode(task, instance.input, encoding)
         else:
             # BIG-bench's own format is the default for every task: it is the one

@@ -9,6 +9,8 @@ import typer
 
 from heedful.commands import options as opt
 
+# Modules that load torch are imported inside the commands: `heedful --help` starts in 0.2 s, not 2 s.
+
 Opt = typer.Option
 
 

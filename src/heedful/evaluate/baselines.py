@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from heedful.errors import HeedfulError
+from heedful.perturbations.label_space import load_label_space_file
+from heedful.perturbations.variants import resolve_label_space
 from heedful.tasks.normalize import normalize_answer
 from heedful.tasks.types import Task, TaskType
 
@@ -204,9 +206,6 @@ def baseline_report(
     of the train split with its score. Other tasks are listed under ``not_applicable``
     with the reason. Category and overall entries are unweighted means over tasks.
     """
-    from heedful.perturbations.label_space import load_label_space_file
-    from heedful.perturbations.variants import resolve_label_space
-
     label_spaces = load_label_space_file(label_spaces_file) if label_spaces_file else None
     model = _model_scores_by_kind(records)
     per_task: dict[str, dict[str, Any]] = {}

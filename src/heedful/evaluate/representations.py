@@ -11,7 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from heedful.evaluate.runner import EvalConfig
+from heedful.evaluate.config import EvalConfig
+from heedful.evaluate.runner import plan_work
+from heedful.progress import progress_bar
+from heedful.tasks.spec import load_tasks
 
 
 @dataclass(frozen=True)
@@ -33,10 +36,6 @@ def first_token_representations(
     2023). ``skipped`` counts prompts left out because an instruction does not fit a
     task, as in evaluation.
     """
-    from heedful.evaluate.runner import plan_work
-    from heedful.progress import progress_bar
-    from heedful.tasks.spec import load_tasks
-
     tasks = load_tasks(config.tasks, seed=config.seed, shuffle_options=config.shuffle_options)
     items, skipped = plan_work(tasks, config, backend)
     labels = [PromptLabel(it.task.name, it.instruction.id, it.instruction.kind, it.instance.id) for it in items]

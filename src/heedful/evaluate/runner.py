@@ -13,15 +13,28 @@ import logging
 import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from heedful.errors import HeedfulError
-from heedful.prompts.sources import InstructionSources
+from heedful.evaluate.baselines import baseline_report
+from heedful.evaluate.config import EvalConfig
+from heedful.evaluate.metrics import score_generation
+from heedful.io import write_json_atomic, write_jsonl_atomic
+from heedful.models import ChoiceRequest, load_model
+from heedful.perturbations.label_space import load_label_space_file
+from heedful.perturbations.variants import parse_perturbation, perturbed_variants
+from heedful.progress import progress_bar
+from heedful.prompts.demos import render_with_demonstrations, sample_demonstrations
 from heedful.prompts.instruction import Instruction
+from heedful.prompts.render import render_instruction
+from heedful.prompts.sources import InstructionSources
 from heedful.prompts.types import RenderedExample
+from heedful.provenance import environment
 from heedful.store import Store, content_hash
+from heedful.tasks.sampling import select_instances
+from heedful.tasks.spec import load_tasks
 from heedful.tasks.types import Instance, Task
 
 log = logging.getLogger(__name__)
@@ -30,41 +43,6 @@ SCORING_METHODS = ("sum", "mean", "sun")
 # Bumped when the meaning of a cached generation changes (2: stop strings apply only
 # once the answer has begun), so stale outputs are never replayed.
 GENERATION_VERSION = 2
-
-
-@dataclass
-class EvalConfig:
-    """Everything that determines an evaluation's results (stored with them)."""
-
-    model: str = "smollm2-135m-instruct"
-    tasks: str = "bigbench:bbl-mc"
-    instructions: str = "designer"
-    kinds: list[str] | None = None
-    collections: list[str] | None = None
-    perturb: list[str] | None = None
-    label_spaces: str | None = None
-    baselines: bool = False
-    shots: int = 0
-    limit: int | None = None
-    split: str = "test"
-    seed: int = 0
-    shuffle_options: bool = True
-    scoring: str = "sum"
-    dtype: str = "float32"
-    device: str = "cpu"
-    adapter: str | None = None
-    chat: bool = False
-    max_new_tokens: int = 64
-    stop: list[str] = field(default_factory=lambda: ["\n"])
-    truncation: str = "left"
-    on_unfit: str = "skip"
-    batch_size: int = 8
-
-    def identity(self) -> dict[str, Any]:
-        """The fields that change results (batch size does not)."""
-        data = dataclasses.asdict(self)
-        data.pop("batch_size")
-        return data
 
 
 @dataclass
@@ -88,11 +66,7 @@ def continuation_strings(prompt: str, choices: Sequence[str]) -> tuple[str, ...]
 def _render(
     instruction: Instruction, task: Task, instance: Instance, demos: Sequence[Instance]
 ) -> RenderedExample:
-    from heedful.prompts.render import render_instruction
-
     if demos:
-        from heedful.prompts.demos import render_with_demonstrations
-
         return render_with_demonstrations(instruction, task, instance, demos)
     return render_instruction(instruction, task, instance)
 
@@ -101,14 +75,10 @@ def build_work(
     tasks: Sequence[Task], sources: InstructionSources, config: EvalConfig, *, chat_wrap: Callable[[str], str] | None
 ) -> tuple[list[WorkItem], dict[str, int]]:
     """Render every (task, instruction, instance) prompt; returns items and skip counts."""
-    from heedful.tasks.sampling import select_instances
-
     items: list[WorkItem] = []
     skipped: dict[str, int] = defaultdict(int)
     label_spaces = None
     if config.label_spaces:
-        from heedful.perturbations.label_space import load_label_space_file
-
         label_spaces = load_label_space_file(config.label_spaces)
     for task in tasks:
         instances = select_instances(task, config.split, budget=config.limit, seed=config.seed)
@@ -121,8 +91,6 @@ def build_work(
             continue
         demos_for: dict[str, list[Instance]] = {}
         if config.shots > 0:
-            from heedful.prompts.demos import sample_demonstrations
-
             exclude = {inst.id for inst in instances}
             for inst in instances:
                 demos_for[inst.id] = sample_demonstrations(
@@ -130,8 +98,6 @@ def build_work(
                 )
         pairs: list[tuple[Instruction, Task]] = [(instruction, task) for instruction in instructions]
         if config.perturb:
-            from heedful.perturbations.variants import perturbed_variants
-
             for name in config.perturb:
                 try:
                     pairs.extend(perturbed_variants(task, instructions, [name], seed=config.seed, label_spaces=label_spaces))
@@ -202,8 +168,6 @@ def assign_keys(items: Sequence[WorkItem], config: EvalConfig) -> None:
 
 def compute_outputs(backend: Any, items: Sequence[WorkItem], config: EvalConfig) -> dict[str, dict[str, Any]]:
     """Run the model on ``items`` (all missing from the cache); returns key -> output payload."""
-    from heedful.models import ChoiceRequest
-
     out: dict[str, dict[str, Any]] = {}
     choice_items = [it for it in items if it.continuations is not None]
     gen_items = [it for it in items if it.continuations is None]
@@ -233,8 +197,6 @@ def compute_outputs(backend: Any, items: Sequence[WorkItem], config: EvalConfig)
 
 def make_record(item: WorkItem, output: dict[str, Any], config: EvalConfig) -> dict[str, Any]:
     """One per-example record: prompt, scored continuations, prediction and score."""
-    from heedful.evaluate.metrics import score_generation
-
     ex = item.example
     record: dict[str, Any] = {
         "task": item.task.name,
@@ -358,18 +320,11 @@ def evaluate(
     Model outputs are saved after every chunk, so a killed run loses at most one chunk;
     re-running the same config resumes and produces the same files.
     """
-    from heedful.io import write_json_atomic, write_jsonl_atomic
-    from heedful.progress import progress_bar
-    from heedful.provenance import environment
-    from heedful.tasks.spec import load_tasks
-
     if config.scoring not in SCORING_METHODS:
         raise HeedfulError(f"unknown scoring '{config.scoring}': use one of {', '.join(SCORING_METHODS)}")
     if config.on_unfit not in ("error", "skip"):
         raise HeedfulError(f"on_unfit must be 'error' or 'skip', not '{config.on_unfit}'")
     if config.perturb:
-        from heedful.perturbations.variants import parse_perturbation
-
         for spec in config.perturb:  # a typo fails now, not after the model has loaded
             parse_perturbation(spec)
     out = Path(out_dir)
@@ -377,8 +332,6 @@ def evaluate(
     tasks = load_tasks(config.tasks, seed=config.seed, shuffle_options=config.shuffle_options)
 
     if backend is None:
-        from heedful.models import load_model
-
         backend = load_model(
             config.model, dtype=config.dtype, device=config.device, adapter=config.adapter, truncation=config.truncation
         )
@@ -419,8 +372,6 @@ def evaluate(
         summary = summarize(records)
         baselines = None
         if config.baselines:
-            from heedful.evaluate.baselines import baseline_report
-
             baselines = baseline_report(tasks, records, label_spaces_file=config.label_spaces, seed=config.seed)
         results = {
             "run_id": run_id,

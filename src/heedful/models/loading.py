@@ -15,6 +15,7 @@ from heedful.models.encoding import needs_bos
 from heedful.models.hf_causal import CausalBackend
 from heedful.models.hf_seq2seq import Seq2SeqBackend
 from heedful.models.registry import get_alias, list_aliases
+from heedful.progress import transformers_bars_off
 
 log = logging.getLogger("heedful.models")
 
@@ -100,8 +101,6 @@ def resolve_source(name_or_path: str) -> tuple[str, str | None]:
 
 
 def _from_pretrained(cls: Any, source: str, what: str, **kwargs: Any) -> Any:
-    from heedful.progress import transformers_bars_off
-
     try:
         with transformers_bars_off(enabled=Path(source).exists()):  # hub downloads keep their bars
             return cls.from_pretrained(source, **kwargs)

@@ -12,6 +12,7 @@ from heedful.perturbations.template import check_rate, round_half_up, with_pertu
 from heedful.tasks.normalize import normalize_answer
 from heedful.tasks.types import Demonstration, Task
 
+
 def delusive_demonstrations(
     task: Task,
     *,

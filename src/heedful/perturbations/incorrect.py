@@ -11,6 +11,7 @@ from heedful.errors import HeedfulError
 from heedful.perturbations.template import derived
 from heedful.prompts.instruction import Instruction
 
+
 def incorrect_instruction(
     task_type: str | Collection[str],
     observed_pool: Sequence[Instruction],

@@ -10,6 +10,7 @@ from heedful.errors import HeedfulError
 from heedful.tasks.superni import FREE_TEXT_LABEL, load_label_spaces
 from heedful.tasks.types import Task
 
+
 def load_label_space_file(path: str | Path) -> dict[str, tuple[tuple[str, ...] | None, str]]:
     """Read a label-space file (Yin et al. 2023's ``label_space.json`` format).
 

@@ -30,7 +30,11 @@ from dataclasses import replace
 from typing import Any
 
 from heedful.errors import HeedfulError
+from heedful.models import load_model
+from heedful.perturbations.closest import DEFAULT_EMBEDDING_MODEL, instruction_text, similarities
+from heedful.perturbations.variants import encoding_of
 from heedful.prompts.instruction import Instruction
+from heedful.prompts.sources import encoding_instruction
 from heedful.tasks.types import Task
 
 log = logging.getLogger(__name__)
@@ -133,8 +137,6 @@ def endpoint_generator(endpoint: str, model_name: str, *, temperature: float = 0
 
 def _text_to_paraphrase(instruction: Instruction, task: Task | None) -> tuple[str, bool]:
     """The text handed to the generator, and whether it is a task definition to rebuild with."""
-    from heedful.perturbations.variants import encoding_of
-
     if task is not None and encoding_of(instruction) is not None and task.definition.strip():
         return task.definition.strip(), True
     return instruction.template, False
@@ -165,8 +167,6 @@ def generate_paraphrases(
     ``<id>~paraphrase/<i>`` and ``params`` with ``source_id``, ``similarity``, ``seed``, the
     generator and, for encodings, the paraphrased ``definition``.
     """
-    from heedful.perturbations.closest import DEFAULT_EMBEDDING_MODEL, instruction_text, similarities
-
     if k < 1:
         raise HeedfulError(f"k must be at least 1, got {k}")
     if generator is None:
@@ -176,8 +176,6 @@ def generate_paraphrases(
             generator, source = endpoint_generator(endpoint, model_name), f"{endpoint}:{model_name}"
         else:
             if backend is None:
-                from heedful.models import load_model
-
                 backend = load_model(model_name or DEFAULT_PARAPHRASE_MODEL)
             generator, source = local_generator(backend), getattr(backend, "name", model_name or DEFAULT_PARAPHRASE_MODEL)
     else:
@@ -237,9 +235,6 @@ def _paraphrase_record(
         "threshold": threshold,
     }
     if is_definition:
-        from heedful.prompts.sources import encoding_instruction
-        from heedful.perturbations.variants import encoding_of
-
         assert task is not None
         encoding = encoding_of(instruction)
         rebuilt = encoding_instruction(replace(task, definition=text), encoding or "def")

@@ -11,6 +11,7 @@ from heedful.errors import HeedfulError
 from heedful.perturbations.template import with_perturbation
 from heedful.tasks.types import Task
 
+
 def _format_labels(labels: Sequence[str]) -> str:
     if any("," in label for label in labels):
         return ", ".join(f'"{label}"' for label in labels)

@@ -49,8 +49,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from heedful.errors import HeedfulError
-from heedful.prompts.safe_format import escape_braces
+from heedful.perturbations.closest import closest_observed
+from heedful.perturbations.delusive import delusive_demonstrations
+from heedful.perturbations.incorrect import incorrect_instruction
+from heedful.perturbations.label_space import label_space_from_task
+from heedful.perturbations.negation import negated
+from heedful.perturbations.noise import noisy_instruction
+from heedful.perturbations.simplified import simplified_task
+from heedful.prompts.builtin import superni_instruction
+from heedful.prompts.collection import load_collection
 from heedful.prompts.instruction import Instruction
+from heedful.prompts.nonsense import nonsense_instructions
+from heedful.prompts.safe_format import escape_braces
+from heedful.prompts.sources import base_task_name, encoding_instruction
 from heedful.tasks.types import Task
 
 log = logging.getLogger(__name__)
@@ -129,9 +140,6 @@ def resolve_label_space(
     training outputs (:func:`~heedful.perturbations.label_space.label_space_from_task`).
     ``source`` is ``file``, ``task``, ``train outputs`` or ``none``.
     """
-    from heedful.perturbations.label_space import label_space_from_task
-    from heedful.prompts.sources import base_task_name
-
     description = str(task.metadata.get("output_description") or "")
     for key in (task.name, base_task_name(task)):
         if label_spaces is not None and key in label_spaces:
@@ -200,8 +208,6 @@ def _named(variant: Instruction, base: Instruction, name: str, suffix: str = "")
 
 def _rebuilt(base: Instruction, task: Task, name: str, **params: object) -> Instruction:
     """``base``'s encoding rebuilt on a modified ``task`` (its template bakes the task in)."""
-    from heedful.prompts.sources import encoding_instruction
-
     encoding = encoding_of(base)
     assert encoding is not None
     rebuilt = encoding_instruction(task, encoding)
@@ -214,8 +220,6 @@ def _options_tail(base: Instruction) -> str:
 
 def _none(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: LabelSpaces | None, pool: list) -> Pairs:
     if encoding_of(base) is not None or task.source == "superni":
-        from heedful.prompts.builtin import superni_instruction
-
         return [(_named(replace(superni_instruction(task, "none"), params={"encoding": "none"}), base, "none"), task)]
     template = "{input}" + _options_tail(base)
     variant = replace(base, template=template, wrapper=None, params={})
@@ -223,8 +227,6 @@ def _none(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: Labe
 
 
 def _simplified(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: LabelSpaces | None, pool: list) -> Pairs:
-    from heedful.perturbations.simplified import simplified_task
-
     labels, description, source = resolve_label_space(task, ls)
     if not labels and not description:
         raise HeedfulError(
@@ -240,8 +242,6 @@ def _simplified(spec: Perturbation, base: Instruction, task: Task, seed: int, ls
 
 
 def _delusive(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: LabelSpaces | None, pool: list) -> Pairs:
-    from heedful.perturbations.delusive import delusive_demonstrations
-
     encoding = encoding_of(base)
     if encoding is None or "pos" not in encoding:
         log.warning(
@@ -278,22 +278,16 @@ def _on_definition(base: Instruction, task: Task, name: str, fn: Callable[[Instr
 
 
 def _negated(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: LabelSpaces | None, pool: list) -> Pairs:
-    from heedful.perturbations.negation import negated
-
     style = spec.arg or ("general" if encoding_of(base) is not None else "sun")
     return _on_definition(base, task, "negated", lambda inst: negated(inst, style=style))
 
 
 def _noise(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: LabelSpaces | None, pool: list) -> Pairs:
-    from heedful.perturbations.noise import noisy_instruction
-
     rate = spec.rate if spec.rate is not None else DEFAULT_NOISE_RATE
     return _on_definition(base, task, spec.name, lambda inst: noisy_instruction(inst, spec.name, rate=rate, seed=seed))
 
 
 def _nonsense(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: LabelSpaces | None, pool: list) -> Pairs:
-    from heedful.prompts.nonsense import nonsense_instructions
-
     return [
         (_named(replace(inst, task=task.name, params={"source_id": inst.id}), base, "nonsense", f"/{i}"), task)
         for i, inst in enumerate(nonsense_instructions(), 1)
@@ -301,9 +295,6 @@ def _nonsense(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: 
 
 
 def _incorrect(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: LabelSpaces | None, pool: list) -> Pairs:
-    from heedful.perturbations.incorrect import incorrect_instruction
-    from heedful.prompts.sources import base_task_name
-
     name = base_task_name(task)
     others = [i for i in pool if i.task is not None and i.task != name]
     if not others:
@@ -319,9 +310,6 @@ def _incorrect(spec: Perturbation, base: Instruction, task: Task, seed: int, ls:
 
 
 def _closest(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: LabelSpaces | None, pool: list) -> Pairs:
-    from heedful.perturbations.closest import closest_observed
-    from heedful.prompts.sources import base_task_name
-
     name = base_task_name(task)
     own = [i for i in pool if i.task in (name, None) and i.id != base.id]
     if not own:
@@ -332,8 +320,6 @@ def _closest(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: L
 
 
 def _paraphrase(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: LabelSpaces | None, pool: list) -> Pairs:
-    from heedful.prompts.sources import base_task_name
-
     if not spec.arg:
         log.warning("'paraphrase' needs a cached collection (paraphrase:FILE from heedful paraphrase); skipped")
         return []
@@ -350,8 +336,6 @@ _CACHE: dict[str, tuple[float, list[Instruction]]] = {}
 
 def _load_cached(path: str) -> list[Instruction]:
     """Load a paraphrase collection once per file version (tasks share it)."""
-    from heedful.prompts.collection import load_collection
-
     file = Path(path)
     if not file.is_file():
         raise HeedfulError(f"{path}: paraphrase collection not found (create it with heedful paraphrase)")

@@ -20,8 +20,9 @@ the same renderer, demonstrations and perturbations as every collected instructi
 from __future__ import annotations
 
 from heedful.errors import HeedfulError
-from heedful.prompts.safe_format import escape_braces
 from heedful.prompts.instruction import Instruction, OptionsSpec
+from heedful.prompts.safe_format import escape_braces
+from heedful.prompts.superni import SUPERNI_ENCODINGS, encode_superni
 from heedful.tasks.types import BigBenchFormat, Task, TaskType
 
 COLLECTION = "builtin"
@@ -86,8 +87,6 @@ def superni_instruction(task: Task, encoding: str = "def") -> Instruction:
     encoding)`` (without token truncation). Kind ``designer`` (``none`` for the
     encoding without definition or examples), collection ``superni``.
     """
-    from heedful.prompts.superni import SUPERNI_ENCODINGS
-
     if encoding not in SUPERNI_ENCODINGS:
         raise HeedfulError(f"unknown SuperNI encoding '{encoding}'; expected one of {', '.join(SUPERNI_ENCODINGS)}")
     template, extra = _superni_template(task, encoding)
@@ -107,7 +106,6 @@ def _superni_template(task: Task, encoding: str) -> tuple[str, dict[str, object]
     # Built from the encoder itself, so the template follows any change to it. The
     # encoder strips the input and appends "." unless it ends in punctuation: the
     # extract pattern does the strip, the input_period field the period.
-    from heedful.prompts.superni import encode_superni
 
     rendered = encode_superni(task, _SENTINEL, encoding)
     marker = _SENTINEL + "."  # the sentinel never ends in punctuation, so "." follows it

@@ -10,18 +10,18 @@ from __future__ import annotations
 import json
 import re
 import string
-from dataclasses import replace
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import regex
 
 from heedful.errors import HeedfulError
+from heedful.io import write_jsonl_atomic
+from heedful.prompts.instruction import Instruction, OptionsSpec
 from heedful.prompts.render import compile_extract
 from heedful.prompts.safe_format import template_fields
-from heedful.prompts.instruction import Instruction, OptionsSpec
-from heedful.io import write_jsonl_atomic
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 TASK_TYPES = ("QA", "BC", "MC")

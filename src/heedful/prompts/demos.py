@@ -30,8 +30,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from heedful.errors import HeedfulError
-from heedful.prompts.render import render_instruction
 from heedful.prompts.instruction import Instruction
+from heedful.prompts.render import render_instruction
 from heedful.prompts.types import RenderedExample
 from heedful.tasks.types import Instance, Task
 

@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from heedful.errors import HeedfulError
+from heedful.prompts.collection import load_collection
 from heedful.prompts.instruction import Instruction
 
 COLLECTION = "heedful"
@@ -34,7 +35,6 @@ def builtin_phrasings_path() -> Path:
 def load_builtin_phrasings() -> list[Instruction]:
     """The built-in phrasings, validated, in file order (origin ``FILE:LINE``)."""
     # Imported here: the collection loader is only needed when the built-ins are asked for.
-    from heedful.prompts.collection import load_collection
 
     return load_collection(builtin_phrasings_path())
 

@@ -14,8 +14,8 @@ import string
 import regex
 
 from heedful.errors import HeedfulError, PatternTimeoutError
-from heedful.prompts.safe_format import MissingFieldError, safe_format
 from heedful.prompts.instruction import Instruction
+from heedful.prompts.safe_format import MissingFieldError, safe_format
 from heedful.prompts.types import RenderedExample
 from heedful.tasks.types import Instance, Task
 

@@ -20,7 +20,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from heedful.errors import HeedfulError
+from heedful.prompts.builtin import builtin_instructions, superni_instruction
+from heedful.prompts.collection import load_collection
+from heedful.prompts.gupta import GUPTA_ENCODINGS, encode_gupta
 from heedful.prompts.instruction import Instruction
+from heedful.prompts.nonsense import nonsense_instructions
+from heedful.prompts.phrasings import load_builtin_phrasings
+from heedful.prompts.superni import ENCODING_NAMES
 from heedful.tasks.types import Task
 
 BUILTIN_SOURCES = ("designer", "heedful", "nonsense")
@@ -31,10 +37,6 @@ def encoding_instruction(task: Task, encoding: str) -> Instruction:
 
     Renders byte-identical to ``heedful.prompts.superni.encode(task, input, encoding)``.
     """
-    from heedful.prompts.builtin import superni_instruction
-    from heedful.prompts.gupta import GUPTA_ENCODINGS, encode_gupta
-    from heedful.prompts.superni import ENCODING_NAMES
-
     if encoding not in ENCODING_NAMES:
         raise HeedfulError(f"unknown encoding '{encoding}': use one of {', '.join(ENCODING_NAMES)}")
     if encoding not in GUPTA_ENCODINGS:
@@ -91,18 +93,12 @@ class InstructionSources:
             if part in BUILTIN_SOURCES:
                 builtin.append(part)
                 if part == "heedful":
-                    from heedful.prompts.phrasings import load_builtin_phrasings
-
                     records.extend(load_builtin_phrasings())
                 elif part == "nonsense":
-                    from heedful.prompts.nonsense import nonsense_instructions
-
                     records.extend(nonsense_instructions())
             elif part.startswith("superni:"):
                 encodings.append(part.split(":", 1)[1])
             elif part.endswith(".jsonl") or Path(part).exists():
-                from heedful.prompts.collection import load_collection
-
                 if not Path(part).is_file():
                     raise HeedfulError(f"{part}: instruction collection file not found")
                 records.extend(load_collection(part))
@@ -121,8 +117,6 @@ class InstructionSources:
 
     def for_task(self, task: Task) -> list[Instruction]:
         """Every instruction of the spec that applies to ``task``, filtered, ids unique."""
-        from heedful.prompts.builtin import builtin_instructions
-
         chosen: list[Instruction] = []
         if "designer" in self.builtin:
             chosen.extend(builtin_instructions(task))

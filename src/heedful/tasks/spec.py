@@ -20,6 +20,9 @@ from collections.abc import Sequence
 
 from heedful.errors import HeedfulError
 from heedful.tasks.bigbench import SUITES, load_bigbench, load_bigbench_suite
+from heedful.tasks.jsonl import load_jsonl_tasks
+from heedful.tasks.mmlu import load_mmlu
+from heedful.tasks.superni import load_superni
 from heedful.tasks.types import Task
 
 SCHEMES: tuple[str, ...] = ("superni", "bigbench", "mmlu", "jsonl")
@@ -63,16 +66,11 @@ def _load_one(spec: str, seed: int, shuffle_options: bool) -> list[Task]:
     if scheme == "bigbench":
         return _load_bigbench(rest, seed, shuffle_options)
     if scheme == "superni":
-        from heedful.tasks.superni import load_superni
-
         path, split_file = _split_at(rest)
         return load_superni(path, split_file=split_file)
     if scheme == "mmlu":
-        from heedful.tasks.mmlu import load_mmlu
-
         path, dev_path = _split_at(rest)
         return load_mmlu(path, dev_path)
-    from heedful.tasks.jsonl import load_jsonl_tasks
 
     return load_jsonl_tasks(rest)
 

@@ -34,6 +34,7 @@ from safetensors.torch import load_file, save_file
 
 from heedful.errors import HeedfulError
 from heedful.io import write_json_atomic, write_text_atomic
+from heedful.train.methods import trainable_state
 
 LATEST = "latest"
 
@@ -132,8 +133,6 @@ def save_checkpoint(
     Under several processes every rank writes its RNG state; the main process writes the
     rest and renames the folder. Keeps the ``keep`` newest checkpoints (None keeps all).
     """
-    from heedful.train.methods import trainable_state
-
     directory = Path(directory)
     final = directory / checkpoint_name(state.step)
     tmp = directory / f".{final.name}.tmp"
@@ -180,8 +179,6 @@ def latest_checkpoint(directory: Path) -> Path | None:
 
 def load_checkpoint(path: Path, model: Any, optimizer: torch.optim.Optimizer, *, accelerator: Any = None) -> TrainerState:
     """Restore weights, optimizer and RNG from ``path``; returns the saved trainer state."""
-    from heedful.train.methods import trainable_state
-
     path = Path(path)
     try:
         data = json.loads((path / "trainer_state.json").read_text())

@@ -20,7 +20,10 @@ from typing import Any
 import torch
 
 from heedful.errors import HeedfulError
+from heedful.evaluate.runner import continuation_strings
 from heedful.prompts.instruction import Instruction
+from heedful.prompts.render import render_instruction
+from heedful.prompts.superni import SUPERNI_ENCODINGS, encode
 from heedful.tasks.types import Instance, Task
 
 IGNORE_INDEX = -100
@@ -64,8 +67,6 @@ def render_examples(
     dropped while the prompt does not fit, as Tk-Instruct's collator does. The target is
     the instance's first reference (SuperNI keeps one per instance).
     """
-    from heedful.prompts.superni import SUPERNI_ENCODINGS, encode
-
     shown = transform(task) if transform is not None else task
     kwargs: dict[str, Any] = {}
     if encoding in SUPERNI_ENCODINGS and tokenizer is not None:
@@ -90,9 +91,6 @@ def render_instruction_groups(
     Sun et al. 2023 align paraphrased instructions to a reference one; the first
     instruction of each group is that reference.
     """
-    from heedful.evaluate.runner import continuation_strings
-    from heedful.prompts.render import render_instruction
-
     groups = []
     for inst in instances:
         group = []

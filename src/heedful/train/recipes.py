@@ -31,10 +31,27 @@ from pathlib import Path
 from typing import Any
 
 from heedful.errors import HeedfulError
+from heedful.evaluate.config import EvalConfig
+from heedful.evaluate.runner import evaluate
+from heedful.io import write_json_atomic
+from heedful.models import load_model
 from heedful.models.backend import is_prompt_learning
+from heedful.models.encoding import needs_bos
+from heedful.models.hf_causal import CausalBackend
+from heedful.models.hf_seq2seq import Seq2SeqBackend
+from heedful.perturbations import delusive, label_space, simplified
+from heedful.progress import transformers_bars_off
+from heedful.prompts.sources import InstructionSources
+from heedful.prompts.superni import ENCODING_NAMES
+from heedful.provenance import environment
+from heedful.store import Store, content_hash
+from heedful.tasks.sampling import SPLITS, parse_budget, select_instances
+from heedful.tasks.spec import load_tasks
 from heedful.tasks.types import Task
-from heedful.train.methods import METHODS, MethodConfig
-from heedful.train.trainer import LoopConfig
+from heedful.train.checkpoint import checkpoint_name
+from heedful.train.data import flatten_groups, render_examples, render_instruction_groups, tokenize_all
+from heedful.train.methods import METHODS, MethodConfig, apply_method, enable_gradient_checkpointing, is_peft
+from heedful.train.trainer import LoopConfig, make_accelerator, train_loop
 
 log = logging.getLogger("heedful.train")
 
@@ -90,9 +107,6 @@ class TrainConfig:
     eval_batch_size: int = 8
 
     def validate(self) -> None:
-        from heedful.prompts.superni import ENCODING_NAMES
-        from heedful.tasks.sampling import SPLITS, parse_budget
-
         if self.setting not in SETTINGS:
             raise HeedfulError(f"unknown setting '{self.setting}'; expected stl or mtl")
         if self.method not in METHODS:
@@ -156,7 +170,6 @@ def perturbation(config: TrainConfig) -> Callable[[Task], Task] | None:
     """The task transform of ``--perturb`` (Kung & Peng 2023), applied to training prompts."""
     if config.perturb == "none":
         return None
-    from heedful.perturbations import delusive, label_space, simplified
 
     labels: dict[str, tuple[tuple[str, ...] | None, str]] = {}
     if config.label_space_file:
@@ -173,8 +186,6 @@ def perturbation(config: TrainConfig) -> Callable[[Task], Task] | None:
 
 def unit_examples(unit: TrainUnit, config: TrainConfig, tokenizer: Any) -> list[Any]:
     """The rendered training pairs of a unit: each task's train split cut to the budget."""
-    from heedful.train.data import render_examples
-
     transform = perturbation(config)
     examples = []
     for task in unit.tasks:
@@ -193,8 +204,6 @@ def unit_examples(unit: TrainUnit, config: TrainConfig, tokenizer: Any) -> list[
 
 
 def _training_instances(task: Task, config: TrainConfig) -> list[Any]:
-    from heedful.tasks.sampling import select_instances
-
     chosen = select_instances(task, config.train_split, config.budget, seed=config.seed)
     if not chosen:
         raise HeedfulError(f"task {task.name}: no training instances (split '{config.train_split}' is empty)")
@@ -208,9 +217,6 @@ def unit_instruction_groups(unit: TrainUnit, config: TrainConfig) -> list[list[A
     options on a three-option example) is left out for that whole task, as evaluation
     does, so every group of a task has the same instructions.
     """
-    from heedful.prompts.sources import InstructionSources
-    from heedful.train.data import render_instruction_groups
-
     sources = InstructionSources.parse(config.instructions or "", kinds=config.instruction_kinds)
     groups: list[list[Any]] = []
     for task in unit.tasks:
@@ -260,9 +266,6 @@ def _init_source(config: TrainConfig, unit: TrainUnit) -> tuple[str, str | None]
 
 def load_for_training(config: TrainConfig, unit: TrainUnit) -> tuple[Any, Any, bool]:
     """(model ready to train, tokenizer, is_seq2seq) for one unit."""
-    from heedful.models import load_model
-    from heedful.train.methods import apply_method, enable_gradient_checkpointing, is_peft
-
     source, adapter = _init_source(config, unit)
     backend = load_model(source, dtype=config.dtype, device="cpu")
     model, tokenizer, seq2seq = backend.model, backend.tokenizer, backend.is_seq2seq
@@ -304,7 +307,6 @@ def save_final(model: Any, tokenizer: Any, folder: Path) -> Path:
     if getattr(getattr(model, "config", None), "quantization_config", None) is not None:
         model.config.quantization_config = None
         model.is_quantized = False
-    from heedful.progress import transformers_bars_off
 
     with transformers_bars_off():
         model.save_pretrained(tmp, safe_serialization=True)
@@ -340,11 +342,6 @@ def evaluate_unit(
     ``weights`` names the saved model or adapter these weights are (the evaluation's
     identity in the store: final/ at the end, the checkpoint folder mid-run).
     """
-    from heedful.evaluate.runner import EvalConfig, evaluate
-    from heedful.models.hf_causal import CausalBackend
-    from heedful.models.hf_seq2seq import Seq2SeqBackend
-    from heedful.train.methods import is_peft
-
     was_training = model.training
     model.eval()
     eval_config = EvalConfig(
@@ -369,8 +366,6 @@ def evaluate_unit(
 
 
 def run_id_for(config: TrainConfig) -> str:
-    from heedful.store import content_hash
-
     return "train-" + content_hash(dataclasses.asdict(config))[:16]
 
 
@@ -390,20 +385,12 @@ def run_training(
     Re-running the same command resumes: finished units are skipped, an interrupted one
     continues from its last checkpoint.
     """
-    from heedful.io import write_json_atomic
-    from heedful.models.encoding import needs_bos
-    from heedful.provenance import environment
-    from heedful.store import Store
-    from heedful.train.data import flatten_groups, tokenize_all
-    from heedful.train.trainer import make_accelerator, train_loop
-
     config.validate()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if tasks is None:
         if not config.tasks:
             raise HeedfulError("no tasks: pass --tasks (e.g. superni:PATH)")
-        from heedful.tasks.spec import load_tasks
 
         tasks = load_tasks(config.tasks, seed=config.seed, shuffle_options=False)
     units = plan_units(tasks, config.setting)
@@ -498,8 +485,6 @@ def _periodic_eval(
     then: Callable[[Any], None] | None,
 ) -> Callable[[Any], None]:
     """An on-step hook evaluating every ``eval_every`` steps into ``unit_dir/eval-step-N``."""
-    from heedful.train.checkpoint import checkpoint_name
-
     def hook(state: Any) -> None:
         if state.step % config.eval_every == 0 and accelerator.is_main_process:
             name = checkpoint_name(state.step)
@@ -515,8 +500,6 @@ def _periodic_eval(
 
 
 def _mirror_eval(run_store: Path, unit_store: Path, evaluation: Any) -> None:
-    from heedful.store import Store
-
     with Store(unit_store) as source:
         info = source.run(evaluation.run_id)
     with Store(run_store) as store:

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from heedful.errors import HeedfulError
+from heedful.progress import progress_bar
 from heedful.store import content_hash
 from heedful.train.checkpoint import TrainerState, latest_checkpoint, load_checkpoint, save_checkpoint
 from heedful.train.data import IGNORE_INDEX, Collator, Features, example_length, length_grouped_batches
@@ -190,8 +191,6 @@ def train_loop(
     with :class:`HeedfulError` before the update, leaving the last good checkpoint.
     """
     import time
-
-    from heedful.progress import progress_bar
 
     config.validate()
     if not features:
