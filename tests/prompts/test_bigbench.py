@@ -11,7 +11,7 @@ import pytest
 
 from heedful.errors import HeedfulError
 from heedful.prompts.bigbench import bigbench_choice_order, render_bigbench
-from heedful.tasks.bigbench import BBL_TASKS, bigbench_root, load_bigbench
+from heedful.tasks.bigbench import bbl_tasks, bigbench_root, load_bigbench
 from heedful.tasks.types import Instance, Task, TaskType
 
 try:
@@ -61,7 +61,7 @@ def reference_zero_shot_prompt(task_data: dict, sample: dict, random_seed: int =
     return task_prefix + formatted["input"]
 
 
-@pytest.mark.parametrize("name", BBL_TASKS)
+@pytest.mark.parametrize("name", bbl_tasks())
 def test_prompts_match_reference_on_bbl(name):
     for task in load_bigbench(name, seed=3):
         raw = json.loads(Path(task.metadata["path"]).read_text(encoding="utf-8"))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from heedful.errors import HeedfulError
-from heedful.prompts.collection import filter_instructions, instruction_to_record, load_collection, save_collection
+from heedful.prompts.collection import instruction_to_record, load_collection, save_collection
 from heedful.prompts.instruction import OptionsSpec
 from shared_data import SHARED_DATA
 
@@ -138,29 +138,6 @@ def test_missing_file_and_blank_lines(tmp_path):
     path.write_text("\n" + json.dumps(_good()) + "\n\n", encoding="utf-8")
     [inst] = load_collection(path)
     assert inst.origin.endswith(":2")
-
-
-def test_filter_by_task_generic_kind_collection_and_type():
-    bbl = load_collection(_need("bbl.jsonl"))
-    generic = load_collection(_need("observed_generic.jsonl")) + load_collection(_need("nonsense.jsonl"))
-    every = bbl + generic
-    own = filter_instructions(every, task="hindu_knowledge")
-    five = filter_instructions(every, task="logical_deduction:five_objects")
-    assert five and five == filter_instructions(every, task="logical_deduction")
-    assert filter_instructions(every, task="logical") == []
-    assert own and all(i.task == "hindu_knowledge" for i in own)
-    assert len(own) == sum(1 for i in bbl if i.task == "hindu_knowledge")
-    with_generic = filter_instructions(every, task="hindu_knowledge", include_generic=True)
-    assert len(with_generic) == len(own) + len(generic)
-    qa = filter_instructions(every, task="hindu_knowledge", include_generic=True, task_type="QA")
-    assert {i.task_type for i in qa} == {"QA"} and len(qa) == len(own) + sum(i.task_type == "QA" for i in generic)
-    unobserved = filter_instructions(every, task="hindu_knowledge", kinds=["unobserved"])
-    assert unobserved and {i.kind for i in unobserved} == {"unobserved"}
-    flan = filter_instructions(every, task=None, collections=["flan"])
-    assert flan and {i.collection for i in flan} == {"Flan"}
-    assert filter_instructions(every, task=None) == every
-    with pytest.raises(HeedfulError, match="task type"):
-        filter_instructions(every, task=None, task_type="qa")
 
 
 def test_save_round_trips_and_keeps_params(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 
 from heedful.errors import HeedfulError
 from heedful.tasks import bigbench as bb
-from heedful.tasks.bigbench import BBL_SUN14, BBL_TASKS, bigbench_root, load_bigbench, load_bigbench_suite
+from heedful.tasks.bigbench import BBL_SUN14, bbl_tasks, bigbench_root, load_bigbench, load_bigbench_suite
 from heedful.tasks.types import BigBenchFormat, TaskType
 
 try:
@@ -28,17 +28,17 @@ def _raw(task_json: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def bbl() -> dict[str, list]:
-    return {name: load_bigbench(name, seed=0) for name in BBL_TASKS}
+    return {name: load_bigbench(name, seed=0) for name in bbl_tasks()}
 
 
 def test_bbl_list_parsed_from_package_matches_fallback():
     source = ROOT.parent / "bbseqio" / "bigbench_lite.py"
     tree = ast.parse(source.read_text(encoding="utf-8"))
     assign = next(n for n in tree.body if isinstance(n, ast.Assign))
-    assert BBL_TASKS == tuple(ast.literal_eval(assign.value)["bigbench_lite_v1"])
-    assert bb._BBL_FALLBACK == BBL_TASKS
-    assert len(BBL_TASKS) == 24
-    assert set(BBL_SUN14) <= set(BBL_TASKS) and len(BBL_SUN14) == 14
+    assert bbl_tasks() == tuple(ast.literal_eval(assign.value)["bigbench_lite_v1"])
+    assert bb._BBL_FALLBACK == bbl_tasks()
+    assert len(bbl_tasks()) == 24
+    assert set(BBL_SUN14) <= set(bbl_tasks()) and len(BBL_SUN14) == 14
 
 
 def test_all_bbl_tasks_load_with_every_example(bbl):
@@ -152,7 +152,7 @@ def test_suites():
     assert mc and all(t.type is TaskType.MULTIPLE_CHOICE for t in mc)
     mc_bases = {t.metadata["base_task"] for t in mc}
     assert "auto_debugging" not in mc_bases and "winowhy" in mc_bases
-    for name in set(BBL_TASKS) - mc_bases:
+    for name in set(bbl_tasks()) - mc_bases:
         assert all(t.type is TaskType.GENERATION for t in load_bigbench(name))
 
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from heedful.errors import HeedfulError
+from heedful.prompts.collection import KNOWN_KINDS
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -33,8 +34,8 @@ if TYPE_CHECKING:
 OVERALL = "overall"
 REQUIRED_FIELDS = ("task", "instruction_id", "instruction_kind", "instance_id", "score")
 DEFAULT_REFERENCE = ("observed", "designer")
-# Sun et al.'s order of instruction kinds; other kinds follow alphabetically.
-KIND_ORDER = ("observed", "unobserved", "designer", "closest", "incorrect", "negated", "nonsense")
+# Sun et al.'s order of instruction kinds (the collections' known kinds); other kinds follow alphabetically.
+KIND_ORDER = KNOWN_KINDS
 
 
 @dataclass(frozen=True)

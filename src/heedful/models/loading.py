@@ -152,15 +152,27 @@ def load_model(
         model = _apply_adapter(model, adapter)
     model.eval()
 
+    name = name_or_path if adapter is None else f"{name_or_path}+{adapter}"
+    return backend_for(
+        model, tokenizer, name=name, add_bos_token=add_bos_token, truncation=truncation, max_length=max_length
+    )
+
+
+def backend_for(
+    model: Any,
+    tokenizer: Any,
+    *,
+    name: str,
+    add_bos_token: bool | None = None,
+    truncation: str = "left",
+    max_length: int | None = None,
+) -> CausalBackend | Seq2SeqBackend:
+    """The backend for a loaded model: seq2seq or causal by its config, BOS as the model family wants it."""
+    seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
+    add_bos = needs_bos(model.config) if add_bos_token is None else add_bos_token
     backend_cls = Seq2SeqBackend if seq2seq else CausalBackend
-    add_bos = needs_bos(config) if add_bos_token is None else add_bos_token
     return backend_cls(
-        model,
-        tokenizer,
-        name=name_or_path if adapter is None else f"{name_or_path}+{adapter}",
-        add_bos=add_bos and not seq2seq,
-        truncation=truncation,
-        max_length=max_length,
+        model, tokenizer, name=name, add_bos=add_bos and not seq2seq, truncation=truncation, max_length=max_length
     )
 
 

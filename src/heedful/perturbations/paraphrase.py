@@ -34,6 +34,7 @@ from heedful.models import load_model
 from heedful.perturbations.closest import DEFAULT_EMBEDDING_MODEL, instruction_text, similarities
 from heedful.perturbations.variants import encoding_of
 from heedful.prompts.instruction import Instruction
+from heedful.prompts.safe_format import PLACEHOLDER_RE
 from heedful.prompts.sources import encoding_instruction
 from heedful.tasks.types import Task
 
@@ -45,7 +46,6 @@ PROMPT = (
     "Keep every word in curly braces, such as {{input}}, exactly as it is. "
     "Reply with the rewritten instruction only.\n\nInstruction: {text}"
 )
-_PLACEHOLDER = re.compile(r"(?<!\{)\{[A-Za-z_][A-Za-z0-9_]*(?:![rsa])?(?::[^{}]*)?\}(?!\})")
 _LEAD = re.compile(r"^\s*(?:(?:here is|here's)[^:\n]*:|rewritten instruction:|instruction:|paraphrase:)\s*", re.I)
 
 # A generator maps (chat prompt, number of candidates, seed) to candidate texts.
@@ -54,7 +54,7 @@ Generator = Callable[[str, int, int], list[str]]
 
 def placeholders(template: str) -> Counter[str]:
     """How often each ``{field}`` markup occurs in ``template`` (``{{`` escapes ignored)."""
-    return Counter(_PLACEHOLDER.findall(template))
+    return Counter(PLACEHOLDER_RE.findall(template))
 
 
 def mentioned_labels(text: str, label_space: Sequence[str]) -> list[str]:

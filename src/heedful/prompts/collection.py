@@ -124,17 +124,6 @@ def _choice_field_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out))
 
 
-def parse_record(record: Any) -> Instruction:
-    """Validate one decoded JSON record and build its ``Instruction`` (origin left empty).
-
-    Raises ``ValueError`` with the reason when the record is invalid.
-    """
-    try:
-        return _parse_record(record)
-    except _RecordError as exc:
-        raise ValueError(str(exc)) from None
-
-
 def _parse_record(record: Any) -> Instruction:
     if not isinstance(record, dict):
         raise _RecordError(f"a record must be a JSON object, not {type(record).__name__}")
@@ -322,44 +311,3 @@ def save_collection(instructions: Iterable[Instruction], path: str | Path) -> No
         seen.add(key)
         rows.append(record)
     write_jsonl_atomic(path, rows)
-
-
-def filter_instructions(
-    instructions: Iterable[Instruction],
-    *,
-    task: str | None,
-    include_generic: bool = False,
-    kinds: Iterable[str] | None = None,
-    collections: Iterable[str] | None = None,
-    task_type: str | None = None,
-) -> list[Instruction]:
-    """Select instructions, keeping their order.
-
-    ``task``: keep records written for that task (and, with ``include_generic``, the
-    task-independent ones, ``task`` = null); None keeps records of every task. A
-    BIG-bench subtask ``name:sub`` also gets the records written for ``name``.
-    ``kinds``/``collections``: keep only these (collections compare case-insensitively,
-    so ``flan`` matches ``Flan``). ``task_type``: keep records of that type (QA/BC/MC).
-    """
-    kind_set = set(kinds) if kinds is not None else None
-    coll_set = {c.lower() for c in collections} if collections is not None else None
-    if task_type is not None and task_type not in TASK_TYPES:
-        raise HeedfulError(f"task type '{task_type}' is not one of {', '.join(TASK_TYPES)}")
-    out = []
-    for inst in instructions:
-        if task is not None and not _task_matches(inst.task, task, include_generic):
-            continue
-        if kind_set is not None and inst.kind not in kind_set:
-            continue
-        if coll_set is not None and inst.collection.lower() not in coll_set:
-            continue
-        if task_type is not None and inst.task_type != task_type:
-            continue
-        out.append(inst)
-    return out
-
-
-def _task_matches(record_task: str | None, task: str, include_generic: bool) -> bool:
-    if record_task is None:
-        return include_generic
-    return record_task == task or task.startswith(record_task + ":")

@@ -11,10 +11,14 @@ and rendering is plain string concatenation of the parsed pieces.
 from __future__ import annotations
 
 import functools
+import re
 import string
 from collections.abc import Mapping
 
 _PARSER = string.Formatter()
+# One placeholder in a template's text: ``{name}`` (with an optional conversion or format
+# spec), not part of an escaped ``{{`` / ``}}``.
+PLACEHOLDER_RE = re.compile(r"(?<!\{)\{[A-Za-z_][A-Za-z0-9_]*(?:![rsa])?(?::[^{}]*)?\}(?!\})")
 
 
 class MissingFieldError(KeyError):
@@ -55,11 +59,6 @@ def _parse(template: str) -> tuple[tuple[str, str | None], ...]:
             raise ValueError(f"placeholder {shown} is not a plain name (letters, digits, '_')")
         pieces.append((literal, name))
     return tuple(pieces)
-
-
-def validate_template(template: str) -> None:
-    """Raise ``ValueError`` (with the reason) unless ``template`` only uses plain named fields."""
-    _parse(template)
 
 
 def template_fields(template: str) -> set[str]:

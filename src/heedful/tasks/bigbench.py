@@ -152,9 +152,6 @@ def bbl_tasks(root: str | Path | None = None) -> tuple[str, ...]:
     return _BBL_FALLBACK
 
 
-BBL_TASKS: tuple[str, ...] = bbl_tasks()
-
-
 def _format(data: dict[str, Any]) -> BigBenchFormat:
     default = BigBenchFormat()
     return BigBenchFormat(
@@ -258,12 +255,6 @@ def _build_task(
     )
 
 
-def list_bigbench_tasks(root: str | Path | None = None) -> list[str]:
-    """Names of the JSON tasks (folders with a ``task.json``) under the BIG-bench root."""
-    tasks_dir = bigbench_root(root)
-    return sorted(p.parent.name for p in tasks_dir.glob("*/task.json"))
-
-
 def load_bigbench(
     name: str,
     *,
@@ -318,7 +309,7 @@ def load_bigbench(
 def suite_names(suite: str, root: str | Path | None = None) -> tuple[str, ...]:
     """Task names of a named suite: ``bbl``, ``bbl-sun14`` or ``bbl-mc`` (filtered on load)."""
     if suite in ("bbl", "bbl-mc"):
-        return bbl_tasks(root) if root is not None else BBL_TASKS
+        return bbl_tasks(root)
     if suite == "bbl-sun14":
         return BBL_SUN14
     raise HeedfulError(f"unknown BIG-bench suite '{suite}' (suites: {', '.join(SUITES)})")

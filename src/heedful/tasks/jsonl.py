@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from heedful.errors import HeedfulError
-from heedful.tasks.types import Instance, Task, TaskType
+from heedful.tasks.types import SPLITS, Instance, Task, TaskType
 
 FIELDS = frozenset(
     {"input", "output", "outputs", "options", "gold", "id", "task", "split", "definition", "category", "metric"}
 )
-SPLITS = ("test", "val", "train")
 METRICS = ("accuracy", "exact_match", "rougeL")
 _TASK_FIELDS = ("definition", "category", "metric")  # task-level: must agree across lines
 

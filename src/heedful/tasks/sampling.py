@@ -11,9 +11,7 @@ import math
 import random
 
 from heedful.errors import HeedfulError
-from heedful.tasks.types import Instance, Task
-
-SPLITS: tuple[str, ...] = ("test", "val", "train")
+from heedful.tasks.types import SPLITS, Instance, Task
 
 Budget = int | float | None
 

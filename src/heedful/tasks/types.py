@@ -6,6 +6,9 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+# Every task's instances fall in these splits (SuperNI: test = first 100, val = next 10, train = the rest).
+SPLITS: tuple[str, ...] = ("test", "val", "train")
+
 
 class TaskType(str, enum.Enum):
     """How a task's answer is produced and scored."""

@@ -143,13 +143,13 @@ def save_checkpoint(
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
     _barrier(accelerator)
-    if _is_fsdp(accelerator):
+    if is_fsdp(accelerator):
         accelerator.save_state(str(tmp), safe_serialization=True)
         if is_main:
             write_json_atomic(tmp / "trainer_state.json", {**asdict(state), "rng": _python_numpy_rng()})
     else:
         save_file(_torch_rng(), str(tmp / f"rng-rank{rank}.safetensors"))
-    if is_main and not _is_fsdp(accelerator):
+    if is_main and not is_fsdp(accelerator):
         unwrapped = accelerator.unwrap_model(model) if accelerator is not None else model
         weights = {name: p.detach().contiguous().cpu() for name, p in trainable_state(unwrapped).items()}
         save_file(weights, str(tmp / "model.safetensors"))
@@ -184,7 +184,7 @@ def load_checkpoint(path: Path, model: Any, optimizer: torch.optim.Optimizer, *,
         data = json.loads((path / "trainer_state.json").read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise HeedfulError(f"{path}: unreadable checkpoint ({err})") from None
-    if _is_fsdp(accelerator):
+    if is_fsdp(accelerator):
         accelerator.load_state(str(path))
         _restore_python_numpy_rng(data.pop("rng"))
         return TrainerState(**data)
@@ -205,7 +205,8 @@ def load_checkpoint(path: Path, model: Any, optimizer: torch.optim.Optimizer, *,
     return TrainerState(**data)
 
 
-def _is_fsdp(accelerator: Any) -> bool:
+def is_fsdp(accelerator: Any) -> bool:
+    """Whether ``accelerator`` shards the model with FSDP (its state is then gathered to save it)."""
     return accelerator is not None and "FSDP" in str(getattr(accelerator, "distributed_type", ""))
 
 

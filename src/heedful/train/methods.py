@@ -90,10 +90,3 @@ def is_peft(model: Any) -> bool:
 def trainable_state(model: Any) -> dict[str, Any]:
     """Name -> tensor of every trainable parameter (what a checkpoint must restore)."""
     return {name: p for name, p in model.named_parameters() if p.requires_grad}
-
-
-def count_parameters(model: Any) -> tuple[int, int]:
-    """(trainable, total) parameter counts."""
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
-    return trainable, total

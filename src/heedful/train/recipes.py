@@ -37,17 +37,16 @@ from heedful.io import write_json_atomic
 from heedful.models import load_model
 from heedful.models.backend import is_prompt_learning
 from heedful.models.encoding import needs_bos
-from heedful.models.hf_causal import CausalBackend
-from heedful.models.hf_seq2seq import Seq2SeqBackend
+from heedful.models.loading import backend_for
 from heedful.perturbations import delusive, label_space, simplified
 from heedful.progress import transformers_bars_off
 from heedful.prompts.sources import InstructionSources
 from heedful.prompts.superni import ENCODING_NAMES
 from heedful.provenance import environment
 from heedful.store import Store, content_hash
-from heedful.tasks.sampling import SPLITS, parse_budget, select_instances
+from heedful.tasks.sampling import parse_budget, select_instances
 from heedful.tasks.spec import load_tasks
-from heedful.tasks.types import Task
+from heedful.tasks.types import SPLITS, Task
 from heedful.train.checkpoint import checkpoint_name
 from heedful.train.data import flatten_groups, render_examples, render_instruction_groups, tokenize_all
 from heedful.train.methods import METHODS, MethodConfig, apply_method, enable_gradient_checkpointing, is_peft
@@ -357,8 +356,7 @@ def evaluate_unit(
         max_new_tokens=config.eval_max_new_tokens,
         batch_size=config.eval_batch_size,
     )
-    backend_cls = Seq2SeqBackend if seq2seq else CausalBackend
-    backend = backend_cls(model, tokenizer, name=eval_config.model)
+    backend = backend_for(model, tokenizer, name=eval_config.model)
     try:
         return evaluate(eval_config, eval_dir, backend=backend, show_progress=show_progress)
     finally:

@@ -26,7 +26,7 @@ import torch
 from heedful.errors import HeedfulError
 from heedful.progress import progress_bar
 from heedful.store import content_hash
-from heedful.train.checkpoint import TrainerState, latest_checkpoint, load_checkpoint, save_checkpoint
+from heedful.train.checkpoint import TrainerState, is_fsdp, latest_checkpoint, load_checkpoint, save_checkpoint
 from heedful.train.data import IGNORE_INDEX, Collator, Features, example_length, length_grouped_batches
 from heedful.train.losses import (
     alignment_loss,
@@ -146,10 +146,6 @@ def data_fingerprint(features: Sequence[Features], groups: Sequence[Sequence[int
     return content_hash(data)[:16]
 
 
-def _is_fsdp(accelerator: Any) -> bool:
-    return "FSDP" in str(getattr(accelerator, "distributed_type", ""))
-
-
 def _window_token_count(features: Sequence[Features], window: Sequence[Sequence[int]], is_seq2seq: bool) -> int:
     count = 0
     for batch in window:
@@ -197,7 +193,7 @@ def train_loop(
         raise HeedfulError("no training examples: check the task spec, split and budget")
     checkpoint_dir = Path(checkpoint_dir)
     accelerator = accelerator or make_accelerator(config.mixed_precision)
-    use_naive = config.loss == "naive" or _is_fsdp(accelerator)
+    use_naive = config.loss == "naive" or is_fsdp(accelerator)
     units = [list(g) for g in groups] if groups is not None else [[i] for i in range(len(features))]
     aligned = config.kl_weight > 0
     if aligned and not any(len(u) > 1 for u in units):
