@@ -68,8 +68,8 @@ def build_items(n: int, *, seed: int = 0, suite: str = "bbl-mc") -> list[Item]:
     prompt ends in whitespace).
     """
     from heedful.errors import HeedfulError
-    from heedful.evaluate.runner import continuation_strings
     from heedful.prompts.builtin import designer_instruction
+    from heedful.prompts.demos import continuation_strings
     from heedful.prompts.render import render_instruction
     from heedful.tasks.spec import load_tasks
 

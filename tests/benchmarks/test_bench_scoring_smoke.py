@@ -35,7 +35,7 @@ def items(bench):
 
 def test_build_items_follow_runner_rule_and_seed(bench):
     pytest.importorskip("bigbench", reason="BIG-bench data package not installed")
-    from heedful.evaluate.runner import continuation_strings
+    from heedful.prompts.demos import continuation_strings
 
     first = bench.build_items(6, seed=3)
     assert first == bench.build_items(6, seed=3)

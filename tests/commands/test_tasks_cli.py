@@ -13,8 +13,10 @@ from typer.testing import CliRunner
 
 from heedful.commands.tasks import app
 from heedful.errors import HeedfulError
-from heedful.prompts.bigbench import render_bigbench
+from heedful.prompts.collection import load_collection
+from heedful.prompts.render import render_instruction
 from heedful.tasks.bigbench import bigbench_root, load_bigbench
+from heedful.tasks.sampling import select_instances
 from heedful.tasks.spec import load_tasks
 from shared_data import SHARED_DATA
 
@@ -69,45 +71,57 @@ def test_show_json_contract(own_tasks):
     result = runner.invoke(app, ["show", f"jsonl:{own_tasks}", "--json"])
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.output.splitlines()]
-    assert [(r["task"], r["instance_id"]) for r in records] == [("colors", "0"), ("capitals", "0")]
-    assert set(records[0]) == {"task", "instance_id", "prompt", "references", "options", "gold"}
-    assert records[0]["prompt"] == "\nQ: Sky?\n  choice: " + records[0]["prompt"].split("choice: ", 1)[1]
-    assert (records[0]["options"], records[0]["gold"], records[0]["references"]) == (["red", "blue"], 1, ["blue"])
-    assert (records[1]["prompt"], records[1]["options"], records[1]["gold"]) == ("\nQ: France\nA: ", None, None)
+    assert [(r["task"], r["instruction_id"], r["instance_id"]) for r in records] == [
+        ("colors", "designer", "0"), ("capitals", "designer", "0")
+    ]
+    assert set(records[0]) == {"task", "instruction_id", "instance_id", "prompt", "references", "options", "gold"}
+    # A JSONL task without a definition: its designer instruction is the input alone.
+    assert (records[0]["prompt"], records[0]["options"], records[0]["gold"]) == ("Sky?", ["red", "blue"], 1)
+    assert (records[1]["prompt"], records[1]["options"], records[1]["gold"]) == ("France", None, None)
     train = runner.invoke(app, ["show", f"jsonl:{own_tasks}", "--split", "train", "--json", "--task", "colors"])
     assert [json.loads(line)["instance_id"] for line in train.output.splitlines()] == ["1"]
 
 
 @needs_bigbench
-def test_show_bigbench_default_rendering_and_limit():
-    result = runner.invoke(app, ["show", "bigbench:hindu_knowledge", "--limit", "3", "--json", "--seed", "2"])
+def test_show_prints_exactly_the_prompts_eval_scores(tiny_llama_dir, tmp_path):
+    """Same (task, instruction, instance) -> same prompt, options and gold as the eval record."""
+    from heedful.evaluate.config import EvalConfig
+    from heedful.evaluate.runner import evaluate
+
+    options = ["--instructions", "designer,heedful", "--limit", "3", "--seed", "2", "--shots", "1"]
+    result = runner.invoke(app, ["show", "bigbench:hindu_knowledge", *options, "--json"])
     assert result.exit_code == 0, result.output
-    records = [json.loads(line) for line in result.output.splitlines()]
-    (task,) = load_bigbench("hindu_knowledge", seed=2)
-    assert len(records) == 3
-    for record, inst in zip(records, task.instances):
-        assert record["prompt"] == render_bigbench(task, inst)
-        assert record["options"] == list(inst.options) and record["gold"] == inst.gold
+    shown = {(r["task"], r["instruction_id"], r["instance_id"]): r for r in map(json.loads, result.output.splitlines())}
+    config = EvalConfig(model=str(tiny_llama_dir), tasks="bigbench:hindu_knowledge", instructions="designer,heedful",
+                        limit=3, seed=2, shots=1)
+    records = evaluate(config, tmp_path / "eval", show_progress=False).records
+    assert len(records) == len(shown) == 3 * 10
+    for record in records:
+        got = shown[(record["task"], record["instruction_id"], record["instance_id"])]
+        assert got["prompt"] == record["prompt"]
+        assert [got["prompt"] + (" " if not got["prompt"][-1].isspace() else "") + o for o in got["options"]] == [
+            record["prompt"] + o for o in record["options"]
+        ]
+        assert got["gold"] == record["gold"]
     plain = runner.invoke(app, ["show", "bigbench:hindu_knowledge", "--limit", "1"])
-    assert "Trimurti?" in plain.output and "* [" in plain.output
+    assert "=== hindu_knowledge / designer / " in plain.output and "* [" in plain.output
 
 
 @pytest.mark.skipif(not SUPERNI.is_dir(), reason=f"SuperNI data not found at {SUPERNI}")
 def test_show_with_superni_encoding():
     encode = pytest.importorskip("heedful.prompts.superni").encode
     file = sorted(SUPERNI.glob("*.json"))[0]
-    result = runner.invoke(app, ["show", f"superni:{file}", "--encoding", "def+pos2", "--limit", "2", "--json"])
+    result = runner.invoke(app, ["show", f"superni:{file}", "--instructions", "superni:def+pos2", "--limit", "2", "--json"])
     assert result.exit_code == 0, result.output
     (task,) = load_tasks(f"superni:{file}")
     records = [json.loads(line) for line in result.output.splitlines()]
-    assert [r["prompt"] for r in records] == [encode(task, i.input, "def+pos2") for i in task.split("test")[:2]]
+    chosen = select_instances(task, "test", budget=2, seed=0)
+    assert [r["prompt"] for r in records] == [encode(task, i.input, "def+pos2") for i in chosen]
 
 
 @needs_bigbench
 @pytest.mark.skipif(not BBL_COLLECTION.is_file(), reason=f"instruction collection not found at {BBL_COLLECTION}")
 def test_show_with_instruction_record():
-    render_instruction = pytest.importorskip("heedful.prompts.render").render_instruction
-    load_collection = pytest.importorskip("heedful.prompts.collection").load_collection
     result = runner.invoke(
         app,
         ["show", "bigbench:hindu_knowledge", "--instructions", str(BBL_COLLECTION),
@@ -116,15 +130,17 @@ def test_show_with_instruction_record():
     assert result.exit_code == 0, result.output
     (task,) = load_bigbench("hindu_knowledge")
     record = next(i for i in load_collection(BBL_COLLECTION) if i.id == "NIV2/QA/1" and i.task == "hindu_knowledge")
-    for line, inst in zip(result.output.splitlines(), task.instances):
+    lines = result.output.splitlines()
+    assert len(lines) == 2
+    for line, inst in zip(lines, select_instances(task, "test", budget=2, seed=0)):
         expected = render_instruction(record, task, inst)
         got = json.loads(line)
-        assert got["prompt"] == expected.prompt
+        assert got["prompt"] == expected.prompt and got["instruction_id"] == "NIV2/QA/1"
         assert got["options"] == list(expected.choices) and got["gold"] == expected.gold
         assert got["references"] == list(expected.references)
     _heedful_error(
         ["show", "bigbench:hindu_knowledge", "--instructions", str(BBL_COLLECTION), "--instruction-id", "No/Such/1"],
-        "no instruction with id 'No/Such/1'",
+        "with id 'No/Such/1' renders",
     )
 
 
@@ -159,9 +175,8 @@ def test_user_errors_are_heedful_errors(tmp_path, own_tasks):
     _heedful_error(["list", f"jsonl:{empty}"], "no instances (empty file)")
     _heedful_error(["show", f"jsonl:{own_tasks}", "--task", "colors", "--split", "val"], "no instances in split 'val'")
     _heedful_error(["show", f"jsonl:{own_tasks}", "--task", "nope"], "no task 'nope'")
-    _heedful_error(["show", f"jsonl:{own_tasks}", "--encoding", "def", "--instruction-id", "x"], "exclude each other")
-    _heedful_error(["show", f"jsonl:{own_tasks}", "--instruction-id", "x"], "go together")
-    _heedful_error(["show", f"jsonl:{own_tasks}", "--split", "dev"], "--split must be one of")
+    _heedful_error(["show", f"jsonl:{own_tasks}", "--instruction-id", "x"], "no instruction of 'designer' with id 'x'")
+    _heedful_error(["show", f"jsonl:{own_tasks}", "--split", "dev"], "unknown split 'dev'")
 
 
 @pytest.mark.parametrize("pattern", [r"(?P<x>(a|aa)*)c", r"(?P<x>(a|aa)*)[bc]"])

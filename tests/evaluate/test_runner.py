@@ -9,7 +9,8 @@ import time
 import pytest
 
 from heedful.evaluate.config import EvalConfig
-from heedful.evaluate.runner import continuation_strings, evaluate
+from heedful.evaluate.runner import evaluate
+from heedful.prompts.demos import continuation_strings
 
 
 def test_continuation_strings_join_with_a_space_unless_prompt_ends_in_whitespace():

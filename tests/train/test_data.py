@@ -85,9 +85,9 @@ def test_length_grouped_batches_are_a_seeded_permutation():
 
 
 def test_instruction_groups_render_like_evaluation_with_the_reference_first(tasks):
-    from heedful.evaluate.runner import continuation_strings
+    from heedful.prompts.builtin import encoding_instruction
+    from heedful.prompts.demos import continuation_strings
     from heedful.prompts.render import render_instruction
-    from heedful.prompts.sources import encoding_instruction
     from heedful.train.data import flatten_groups, render_instruction_groups
 
     task = tasks[0]

@@ -1,28 +1,29 @@
 """``heedful tasks``: list the tasks a spec loads and show the prompts a model would see.
 
 ``heedful tasks show --json`` is a contract other tools read: one JSON object a line,
-``{"task", "instance_id", "prompt", "references", "options", "gold"}`` where ``options``
-are the choices scored by rank classification (null for generation) and ``gold`` indexes
-them.
+``{"task", "instruction_id", "instance_id", "prompt", "references", "options", "gold"}``
+where ``options`` are the choices scored by rank classification (null for generation) and
+``gold`` indexes them. Prompts are rendered by the function ``heedful eval`` scores with
+(:func:`heedful.prompts.demos.render_example`), from the same options.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from heedful.commands import options as opt
 from heedful.errors import HeedfulError
-from heedful.prompts.bigbench import render_bigbench
-from heedful.prompts.collection import load_collection
-from heedful.prompts.render import render_instruction
-from heedful.prompts.superni import encode
+from heedful.prompts.demos import hash_seed, render_example, sample_demonstrations
+from heedful.prompts.instruction import Instruction
+from heedful.prompts.sources import InstructionSources
 from heedful.prompts.types import RenderedExample
+from heedful.tasks.sampling import select_instances
 from heedful.tasks.spec import load_tasks
-from heedful.tasks.types import Instance, Task
+from heedful.tasks.types import Task
 
 app = typer.Typer(
     name="tasks",
@@ -30,8 +31,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-
-SPLITS = ("test", "val", "train")
 
 Spec = Annotated[
     str,
@@ -41,12 +40,10 @@ Spec = Annotated[
         show_default=False,
     ),
 ]
-Seed = Annotated[int, typer.Option(help="Seed of the per-instance BIG-bench option shuffle.")]
-ShuffleOptions = Annotated[bool, typer.Option(help="Shuffle BIG-bench options (seeded, recorded).")]
 
 
 @app.command("list")
-def list_command(spec: Spec, seed: Seed = 0, shuffle_options: ShuffleOptions = True) -> None:
+def list_command(spec: Spec, seed: opt.Seed = 0, shuffle_options: opt.ShuffleOptions = True) -> None:
     """Print one line per task: name, type and instance count, tab-separated."""
     for task in load_tasks(spec, seed=seed, shuffle_options=shuffle_options):
         typer.echo(f"{task.name}\t{task.type.value}\t{len(task.instances)}")
@@ -62,98 +59,60 @@ def _pick_tasks(tasks: list[Task], name: str | None) -> list[Task]:
     return picked
 
 
-def _instruction_renderer(path: Path, instruction_id: str):
-    """A ``(task, instance) -> RenderedExample`` for the record ``instruction_id`` of ``path``."""
-    matching = [i for i in load_collection(path) if i.id == instruction_id]
-    if not matching:
-        raise HeedfulError(f"{path}: no instruction with id '{instruction_id}'")
-
-    def render(task: Task, instance: Instance) -> RenderedExample:
-        wanted = (task.name, task.metadata.get("base_task"))
-        chosen = next((i for i in matching if i.task in wanted), None)
-        chosen = chosen or next((i for i in matching if i.task is None), None)
-        if chosen is None:
-            written_for = ", ".join(sorted({str(i.task) for i in matching}))
-            raise HeedfulError(
-                f"{path}: instruction '{instruction_id}' is written for {written_for}, not for task '{task.name}'"
-            )
-        return render_instruction(chosen, task, instance)
-
-    return render
-
-
-def _plain_renderer(encoding: str | None):
-    def render(task: Task, instance: Instance) -> RenderedExample:
-        if encoding is not None:
-            prompt = encode(task, instance.input, encoding)
-        else:
-            # BIG-bench's own format is the default for every task: it is the one
-            # prompt format that needs nothing but the instance.
-            prompt = render_bigbench(task, instance)
-        return RenderedExample(
-            task=task.name,
-            instance_id=instance.id,
-            prompt=prompt,
-            references=instance.references,
-            choices=instance.options,
-            gold=instance.gold,
-        )
-
-    return render
-
-
-def _examples(tasks: list[Task], split: str, limit: int | None, render) -> Iterator[RenderedExample]:
+def _examples(
+    tasks: list[Task], sources: InstructionSources, instruction_id: str | None, split: str, limit: int | None,
+    shots: int, seed: int,
+) -> Iterator[tuple[Instruction, RenderedExample]]:
+    """Every (instruction, instance) prompt, selected and rendered exactly as ``heedful eval`` does."""
     for task in tasks:
-        instances = task.split(split)
-        if limit is not None:
-            instances = instances[:limit]
-        for instance in instances:
-            yield render(task, instance)
+        instructions = [i for i in sources.for_task(task) if instruction_id is None or i.id == instruction_id]
+        instances = select_instances(task, split, budget=limit, seed=seed)
+        if not instances:
+            raise HeedfulError(f"task {task.name}: no instances in split '{split}'")
+        exclude = {inst.id for inst in instances}
+        for instruction in instructions:
+            for inst in instances:
+                demos = (
+                    sample_demonstrations(task, shots, seed=seed + hash_seed(inst.id), exclude_ids=exclude)
+                    if shots
+                    else ()
+                )
+                yield instruction, render_example(instruction, task, inst, demos)
 
 
 @app.command("show")
 def show_command(
     spec: Spec,
     task: Annotated[Optional[str], typer.Option("--task", help="Only this task (by name).")] = None,
-    encoding: Annotated[
-        Optional[str], typer.Option(help="SuperNI/Gupta encoding (def, def+pos2, ...) instead of BIG-bench's format.")
-    ] = None,
-    instructions: Annotated[
-        Optional[Path], typer.Option(help="Instruction collection .jsonl to render with (needs --instruction-id).")
-    ] = None,
-    instruction_id: Annotated[Optional[str], typer.Option(help="Id of the instruction in --instructions.")] = None,
-    split: Annotated[str, typer.Option(help="Split to show: test, val or train.")] = "test",
-    limit: Annotated[Optional[int], typer.Option(help="At most N instances per task, in file order.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON lines: task, instance_id, prompt, references, options, gold.")] = False,
-    seed: Seed = 0,
-    shuffle_options: ShuffleOptions = True,
+    instructions: opt.Instructions = "designer",
+    instruction_id: Annotated[Optional[str], typer.Option(help="Only the instruction with this id.")] = None,
+    kinds: opt.Kinds = None,
+    collections: opt.Collections = None,
+    shots: opt.Shots = 0,
+    split: opt.Split = "test",
+    limit: opt.Limit = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON lines: task, instruction_id, instance_id, prompt, references, options, gold.")
+    ] = False,
+    seed: opt.Seed = 0,
+    shuffle_options: opt.ShuffleOptions = True,
 ) -> None:
-    """Print the prompts of a spec's instances, rendered as a model would see them.
+    """Print the prompts of a spec's instances exactly as ``heedful eval`` scores them.
 
-    Default rendering is BIG-bench's zero-shot format; ``--encoding`` uses a SuperNI
-    encoding; ``--instructions FILE --instruction-id ID`` an instruction collection record.
+    Same instructions, instance sample, option order and demonstrations as an eval with
+    the same options; by default each task's designer instruction.
     """
-    if split not in SPLITS:
-        raise HeedfulError(f"--split must be one of {', '.join(SPLITS)}, got '{split}'")
     if limit is not None and limit < 1:
         raise HeedfulError("--limit must be at least 1")
-    if encoding is not None and (instructions is not None or instruction_id is not None):
-        raise HeedfulError("--encoding and --instructions/--instruction-id exclude each other")
-    if (instructions is None) != (instruction_id is None):
-        raise HeedfulError("--instructions and --instruction-id go together")
-
+    sources = InstructionSources.parse(instructions, kinds=opt.split_csv(kinds), collections=opt.split_csv(collections))
     tasks = _pick_tasks(load_tasks(spec, seed=seed, shuffle_options=shuffle_options), task)
-    if instructions is not None:
-        render = _instruction_renderer(instructions, instruction_id)  # type: ignore[arg-type]
-    else:
-        render = _plain_renderer(encoding)
-
     shown = 0
-    for example in _examples(tasks, split, limit, render):
+    for instruction, example in _examples(tasks, sources, instruction_id, split, limit, shots, seed):
         shown += 1
         if as_json:
             record = {
                 "task": example.task,
+                "instruction_id": instruction.id,
                 "instance_id": example.instance_id,
                 "prompt": example.prompt,
                 "references": list(example.references),
@@ -162,13 +121,14 @@ def show_command(
             }
             typer.echo(json.dumps(record, ensure_ascii=False))
         else:
-            _echo_readable(example)
+            _echo_readable(instruction, example)
     if shown == 0:
-        raise HeedfulError(f"no instances in split '{split}' of the selected tasks")
+        wanted = f" with id '{instruction_id}'" if instruction_id else ""
+        raise HeedfulError(f"no instruction of '{instructions}'{wanted} renders an instance of split '{split}'")
 
 
-def _echo_readable(example: RenderedExample) -> None:
-    typer.secho(f"=== {example.task} / {example.instance_id} ===", bold=True)
+def _echo_readable(instruction: Instruction, example: RenderedExample) -> None:
+    typer.secho(f"=== {example.task} / {instruction.id} / {example.instance_id} ===", bold=True)
     typer.echo(example.prompt)
     if example.choices is not None:
         for i, choice in enumerate(example.choices):

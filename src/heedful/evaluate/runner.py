@@ -26,9 +26,8 @@ from heedful.models import ChoiceRequest, load_model
 from heedful.perturbations.label_space import load_label_space_file
 from heedful.perturbations.variants import parse_perturbation, perturbed_variants
 from heedful.progress import progress_bar
-from heedful.prompts.demos import render_with_demonstrations, sample_demonstrations
+from heedful.prompts.demos import continuation_strings, hash_seed, render_example, sample_demonstrations
 from heedful.prompts.instruction import Instruction
-from heedful.prompts.render import render_instruction
 from heedful.prompts.sources import InstructionSources
 from heedful.prompts.types import RenderedExample
 from heedful.provenance import environment
@@ -55,20 +54,6 @@ class WorkItem:
     example: RenderedExample
     continuations: tuple[str, ...] | None
     key: str = ""
-
-
-def continuation_strings(prompt: str, choices: Sequence[str]) -> tuple[str, ...]:
-    """The exact strings scored after the prompt: a space joins them unless the prompt ends in whitespace."""
-    delimiter = "" if (not prompt or prompt[-1].isspace()) else " "
-    return tuple(delimiter + choice for choice in choices)
-
-
-def _render(
-    instruction: Instruction, task: Task, instance: Instance, demos: Sequence[Instance]
-) -> RenderedExample:
-    if demos:
-        return render_with_demonstrations(instruction, task, instance, demos)
-    return render_instruction(instruction, task, instance)
 
 
 def build_work(
@@ -110,7 +95,7 @@ def build_work(
             rendered: list[WorkItem] = []
             try:
                 for inst in instances:
-                    example = _render(instruction, variant, inst, demos_for.get(inst.id, ()))
+                    example = render_example(instruction, variant, inst, demos_for.get(inst.id, ()))
                     if chat_wrap is not None:
                         example = dataclasses.replace(example, prompt=chat_wrap(example.prompt))
                     conts = continuation_strings(example.prompt, example.choices) if example.choices else None
@@ -133,11 +118,6 @@ def plan_work(tasks: Sequence[Task], config: EvalConfig, backend: Any) -> tuple[
     """:func:`build_work` for ``config``'s instructions, chat-wrapped for ``backend`` if asked."""
     sources = InstructionSources.parse(config.instructions, kinds=config.kinds, collections=config.collections)
     return build_work(tasks, sources, config, chat_wrap=chat_wrapper(backend) if config.chat else None)
-
-
-def hash_seed(text: str) -> int:
-    """A stable small integer from a string (Python's hash() is salted per process)."""
-    return int(content_hash(text)[:8], 16)
 
 
 def model_identity(config: EvalConfig) -> dict[str, Any]:

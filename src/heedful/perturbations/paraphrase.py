@@ -32,10 +32,9 @@ from typing import Any
 from heedful.errors import HeedfulError
 from heedful.models import load_model
 from heedful.perturbations.closest import DEFAULT_EMBEDDING_MODEL, instruction_text, similarities
-from heedful.perturbations.variants import encoding_of
+from heedful.prompts.builtin import encoding_instruction
 from heedful.prompts.instruction import Instruction
 from heedful.prompts.safe_format import PLACEHOLDER_RE
-from heedful.prompts.sources import encoding_instruction
 from heedful.tasks.types import Task
 
 log = logging.getLogger(__name__)
@@ -137,7 +136,7 @@ def endpoint_generator(endpoint: str, model_name: str, *, temperature: float = 0
 
 def _text_to_paraphrase(instruction: Instruction, task: Task | None) -> tuple[str, bool]:
     """The text handed to the generator, and whether it is a task definition to rebuild with."""
-    if task is not None and encoding_of(instruction) is not None and task.definition.strip():
+    if task is not None and instruction.encoding is not None and task.definition.strip():
         return task.definition.strip(), True
     return instruction.template, False
 
@@ -236,7 +235,7 @@ def _paraphrase_record(
     }
     if is_definition:
         assert task is not None
-        encoding = encoding_of(instruction)
+        encoding = instruction.encoding
         rebuilt = encoding_instruction(replace(task, definition=text), encoding or "def")
         params.update(definition=text, encoding=encoding)
         base = rebuilt

@@ -56,12 +56,12 @@ from heedful.perturbations.label_space import label_space_from_task
 from heedful.perturbations.negation import negated
 from heedful.perturbations.noise import noisy_instruction
 from heedful.perturbations.simplified import simplified_task
-from heedful.prompts.builtin import superni_instruction
+from heedful.prompts.builtin import encoding_instruction, superni_instruction
 from heedful.prompts.collection import load_collection
 from heedful.prompts.instruction import Instruction
 from heedful.prompts.nonsense import nonsense_instructions
 from heedful.prompts.safe_format import escape_braces
-from heedful.prompts.sources import base_task_name, encoding_instruction
+from heedful.prompts.sources import base_task_name
 from heedful.tasks.types import Task
 
 log = logging.getLogger(__name__)
@@ -118,16 +118,6 @@ def parse_perturbation(spec: str) -> Perturbation:
     if arg and name not in ("negated", "paraphrase"):
         raise HeedfulError(f"perturbation '{name}' takes no argument, got '{spec}'")
     return Perturbation(name, arg=arg or None)
-
-
-def encoding_of(instruction: Instruction) -> str | None:
-    """The SuperNI/Gupta encoding an instruction was built from (``def+pos2``, ``gupta``...), or None."""
-    origin = instruction.origin
-    if origin.startswith("builtin:superni:"):
-        return origin.split(":", 2)[2]
-    if origin in ("builtin:gupta", "builtin:gupta-noinst"):
-        return origin.split(":", 1)[1]
-    return None
 
 
 def resolve_label_space(
@@ -208,7 +198,7 @@ def _named(variant: Instruction, base: Instruction, name: str, suffix: str = "")
 
 def _rebuilt(base: Instruction, task: Task, name: str, **params: object) -> Instruction:
     """``base``'s encoding rebuilt on a modified ``task`` (its template bakes the task in)."""
-    encoding = encoding_of(base)
+    encoding = base.encoding
     assert encoding is not None
     rebuilt = encoding_instruction(task, encoding)
     return replace(_named(rebuilt, base, name), params={"encoding": encoding, **params})
@@ -219,7 +209,7 @@ def _options_tail(base: Instruction) -> str:
 
 
 def _none(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: LabelSpaces | None, pool: list) -> Pairs:
-    if encoding_of(base) is not None or task.source == "superni":
+    if base.encoding is not None or task.source == "superni":
         return [(_named(replace(superni_instruction(task, "none"), params={"encoding": "none"}), base, "none"), task)]
     template = "{input}" + _options_tail(base)
     variant = replace(base, template=template, wrapper=None, params={})
@@ -235,14 +225,14 @@ def _simplified(spec: Perturbation, base: Instruction, task: Task, seed: int, ls
         )
     simple = simplified_task(task, label_space=labels, output_description=description)
     params = {"definition": simple.definition, "label_source": source}
-    if encoding_of(base) is not None:
+    if base.encoding is not None:
         return [(_rebuilt(base, simple, "simplified", **params), simple)]
     template = escape_braces(simple.definition) + "\n\n{input}" + _options_tail(base)
     return [(_named(replace(base, template=template, wrapper=None, params=params), base, "simplified"), simple)]
 
 
 def _delusive(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: LabelSpaces | None, pool: list) -> Pairs:
-    encoding = encoding_of(base)
+    encoding = base.encoding
     if encoding is None or "pos" not in encoding:
         log.warning(
             "task %s: 'delusive' needs an encoding with demonstrations (e.g. superni:def+pos2); "
@@ -262,7 +252,7 @@ def _delusive(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: 
 
 def _on_definition(base: Instruction, task: Task, name: str, fn: Callable[[Instruction], Instruction]) -> Pairs:
     """Apply a template perturbation to the definition of an encoding, or to the template."""
-    if encoding_of(base) is not None:
+    if base.encoding is not None:
         if not task.definition.strip():
             log.warning("task %s has no definition to apply '%s' to; skipped", task.name, name)
             return []
@@ -278,7 +268,7 @@ def _on_definition(base: Instruction, task: Task, name: str, fn: Callable[[Instr
 
 
 def _negated(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: LabelSpaces | None, pool: list) -> Pairs:
-    style = spec.arg or ("general" if encoding_of(base) is not None else "sun")
+    style = spec.arg or ("general" if base.encoding is not None else "sun")
     return _on_definition(base, task, "negated", lambda inst: negated(inst, style=style))
 
 

@@ -20,16 +20,17 @@ the same renderer, demonstrations and perturbations as every collected instructi
 from __future__ import annotations
 
 from heedful.errors import HeedfulError
+from heedful.prompts.gupta import GUPTA_ENCODINGS, encode_gupta
 from heedful.prompts.instruction import Instruction, OptionsSpec
 from heedful.prompts.safe_format import escape_braces
-from heedful.prompts.superni import SUPERNI_ENCODINGS, encode_superni
+from heedful.prompts.superni import ENCODING_NAMES, SUPERNI_ENCODINGS, encode_superni
 from heedful.tasks.types import BigBenchFormat, Task, TaskType
 
 COLLECTION = "builtin"
 DESIGNER_ID = "designer"
 # Captures the input without surrounding whitespace as the {input} field (str.strip()).
 _STRIP_INPUT = r"\s*(?P<input>.*?)\s*"
-# Marks where the input goes when a prompt is built by another module's encoder.
+# Marks where the input goes when an encoder's prompt is turned into a template.
 _SENTINEL = "\x00HEEDFUL-INPUT\x00"
 
 
@@ -98,7 +99,31 @@ def superni_instruction(task: Task, encoding: str = "def") -> Instruction:
         task=task.name,
         answer="text",
         origin=f"builtin:superni:{encoding}",
+        encoding=encoding,
         **extra,  # type: ignore[arg-type]
+    )
+
+
+def encoding_instruction(task: Task, encoding: str) -> Instruction:
+    """A SuperNI (``def+pos2``...) or Gupta (``gupta``, ``gupta-noinst``) encoding as an instruction.
+
+    Renders byte-identical to ``heedful.prompts.superni.encode(task, input, encoding)``.
+    """
+    if encoding not in ENCODING_NAMES:
+        raise HeedfulError(f"unknown encoding '{encoding}': use one of {', '.join(ENCODING_NAMES)}")
+    if encoding not in GUPTA_ENCODINGS:
+        return superni_instruction(task, encoding)
+    # Gupta's format uses the input verbatim, so one fixed template is exact.
+    rendered = encode_gupta(task, _SENTINEL, with_instruction=encoding == "gupta")
+    return Instruction(
+        id=f"gupta/{encoding}",
+        template=escape_braces(rendered).replace(_SENTINEL, "{input}"),
+        kind="designer" if encoding == "gupta" else "none",
+        collection="gupta",
+        task=task.name,
+        answer="text",
+        origin=f"builtin:{encoding}",
+        encoding=encoding,
     )
 
 

@@ -33,6 +33,7 @@ from heedful.errors import HeedfulError
 from heedful.prompts.instruction import Instruction
 from heedful.prompts.render import render_instruction
 from heedful.prompts.types import RenderedExample
+from heedful.store import content_hash
 from heedful.tasks.types import Instance, Task
 
 # Splits tried in order when no pool split is named.
@@ -90,6 +91,25 @@ def sample_demonstrations(
 def answer_join(prompt: str) -> str:
     """What goes between a prompt and its answer: nothing after whitespace, else a space."""
     return "" if not prompt or prompt[-1].isspace() else " "
+
+
+def continuation_strings(prompt: str, choices: Sequence[str]) -> tuple[str, ...]:
+    """The exact strings scored after the prompt: each choice after :func:`answer_join`."""
+    return tuple(answer_join(prompt) + choice for choice in choices)
+
+
+def hash_seed(text: str) -> int:
+    """A stable small integer from a string (Python's hash() is salted per process)."""
+    return int(content_hash(text)[:8], 16)
+
+
+def render_example(
+    instruction: Instruction, task: Task, instance: Instance, demos: Sequence[Instance] = ()
+) -> RenderedExample:
+    """The prompt a model is given for ``instance``: the one place evaluation and ``tasks show`` render."""
+    if demos:
+        return render_with_demonstrations(instruction, task, instance, demos)
+    return render_instruction(instruction, task, instance)
 
 
 def render_with_demonstrations(

@@ -47,3 +47,7 @@ class Instruction:
     notes: tuple[str, ...] = ()
     origin: str = ""
     params: dict[str, object] = field(default_factory=dict)  # perturbation parameters, seed
+    # The SuperNI/Gupta encoding (``def+pos2``, ``gupta``...) a built-in template bakes in,
+    # with the task's definition and demonstrations: perturbations of the definition or the
+    # demonstrations rebuild the template from the changed task. None for every other record.
+    encoding: str | None = None

@@ -20,39 +20,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from heedful.errors import HeedfulError
-from heedful.prompts.builtin import builtin_instructions, superni_instruction
+from heedful.prompts.builtin import builtin_instructions, encoding_instruction
 from heedful.prompts.collection import load_collection
-from heedful.prompts.gupta import GUPTA_ENCODINGS, encode_gupta
 from heedful.prompts.instruction import Instruction
 from heedful.prompts.nonsense import nonsense_instructions
 from heedful.prompts.phrasings import load_builtin_phrasings
-from heedful.prompts.superni import ENCODING_NAMES
 from heedful.tasks.types import Task
 
 BUILTIN_SOURCES = ("designer", "heedful", "nonsense")
-
-
-def encoding_instruction(task: Task, encoding: str) -> Instruction:
-    """A SuperNI (``def+pos2``...) or Gupta (``gupta``, ``gupta-noinst``) encoding as an instruction.
-
-    Renders byte-identical to ``heedful.prompts.superni.encode(task, input, encoding)``.
-    """
-    if encoding not in ENCODING_NAMES:
-        raise HeedfulError(f"unknown encoding '{encoding}': use one of {', '.join(ENCODING_NAMES)}")
-    if encoding not in GUPTA_ENCODINGS:
-        return superni_instruction(task, encoding)
-    # Gupta's format uses the input verbatim, so one fixed template is exact.
-    sentinel = "\x00HEEDFUL_INPUT\x00"
-    rendered = encode_gupta(task, sentinel, with_instruction=encoding == "gupta")
-    return Instruction(
-        id=f"gupta/{encoding}",
-        template=rendered.replace("{", "{{").replace("}", "}}").replace(sentinel, "{input}"),
-        kind="designer" if encoding == "gupta" else "none",
-        collection="gupta",
-        task=task.name,
-        answer="text",
-        origin=f"builtin:{encoding}",
-    )
 
 
 def base_task_name(task: Task) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from heedful.errors import HeedfulError
-from heedful.evaluate.runner import continuation_strings
+from heedful.prompts.demos import continuation_strings
 from heedful.prompts.instruction import Instruction
 from heedful.prompts.render import render_instruction
 from heedful.prompts.superni import SUPERNI_ENCODINGS, encode
