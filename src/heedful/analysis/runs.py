@@ -21,6 +21,7 @@ from typing import Any
 from heedful.errors import HeedfulError
 from heedful.evaluate.metrics import aggregate
 from heedful.io import read_json_object
+from heedful.rundir import RunDir
 from heedful.store import Store
 
 GROUPINGS: tuple[str, ...] = ("task", "category")
@@ -67,22 +68,23 @@ def _records_from_store(store_path: Path, run_ids: Sequence[str]) -> list[dict[s
 def load_run(path: str | Path) -> RunRecords:
     """Read the final evaluation records of a ``heedful train`` or ``heedful eval`` folder."""
     folder = Path(path)
-    train_config = folder / "train_config.json"
+    run = RunDir(folder)
+    train_config = run.train_config
     if train_config.is_file():
         provenance = read_json_object(train_config)
-        units = sorted(folder.glob("unit.json")) + sorted(folder.glob("*/unit.json"))
+        units = sorted(folder.glob(run.unit.name)) + sorted(folder.glob(f"*/{run.unit.name}"))
         if not units:
             raise HeedfulError(f"{folder}: training not finished (no unit.json)")
         run_ids = [read_json_object(u).get("eval_run_id") for u in units]
         if not all(run_ids):
             raise HeedfulError(f"{folder}: trained without evaluation (--no-evaluate); nothing to compare")
-        return RunRecords(folder, "train", provenance.get("config", {}), _records_from_store(folder / "heedful.sqlite", run_ids))
-    results = folder / "results.json"
+        return RunRecords(folder, "train", provenance.get("config", {}), _records_from_store(run.store, run_ids))
+    results = run.results
     if results.is_file():
         data = read_json_object(results)
         if "run_id" not in data:
             raise HeedfulError(f"{results}: missing field 'run_id'")
-        return RunRecords(folder, "eval", data.get("config", {}), _records_from_store(folder / "heedful.sqlite", [data["run_id"]]))
+        return RunRecords(folder, "eval", data.get("config", {}), _records_from_store(run.store, [data["run_id"]]))
     raise HeedfulError(f"{folder}: not a heedful run folder (no train_config.json or results.json)")
 
 

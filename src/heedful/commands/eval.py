@@ -10,6 +10,7 @@ import typer
 from heedful.commands import options as opt
 from heedful.evaluate.config import EvalConfig
 from heedful.progress import stdout_console
+from heedful.rundir import RunDir
 
 if TYPE_CHECKING:
     from heedful.evaluate.runner import EvalResult
@@ -79,4 +80,4 @@ def eval_command(
 
     result = evaluate(config, out)
     print_scores(result)
-    typer.echo(f"results: {out / 'results.json'}", err=True)
+    typer.echo(f"results: {RunDir(out).results}", err=True)

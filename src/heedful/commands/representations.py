@@ -13,6 +13,7 @@ from heedful.commands.eval import config_from_options
 from heedful.io import write_json_atomic, write_npz_atomic
 from heedful.progress import stdout_console
 from heedful.provenance import environment
+from heedful.rundir import RunDir
 
 # Modules that load torch are imported inside the commands: `heedful --help` starts in 0.2 s, not 2 s.
 
@@ -63,11 +64,11 @@ def representations_command(
     summary = distance_summary(rows)
     out.mkdir(parents=True, exist_ok=True)
     write_npz_atomic(
-        out / "vectors.npz",
+        RunDir(out).vectors,
         vectors=vectors,
         **{f: [getattr(label, f) for label in labels] for f in ("task", "instruction_id", "kind", "instance_id")},
     )
-    write_json_atomic(out / "representations.json", {
+    write_json_atomic(RunDir(out).representations, {
         "config": {**dataclasses.asdict(config), "layer": layer, "reference_kinds": list(references)},
         "environment": environment(),
         "seeds": {"seed": seed},

@@ -7,7 +7,6 @@ phrasings, on a seeded sample of each task (Sun et al. 2023, sections 3-4).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -17,9 +16,10 @@ from heedful.analysis.robustness import render_paired_table, render_robustness_t
 from heedful.analysis.runs import load_run
 from heedful.commands import options as opt
 from heedful.commands.eval import config_from_options
-from heedful.io import write_json_atomic
+from heedful.io import read_json_object, write_json_atomic
 from heedful.progress import stdout_console
 from heedful.provenance import environment
+from heedful.rundir import RunDir
 
 # Modules that load torch are imported inside the commands: `heedful --help` starts in 0.2 s, not 2 s.
 
@@ -67,14 +67,14 @@ def robustness_command(
         result = evaluate(config, out)
         records = result.records
         target = out
-        config_info = json.loads((out / "results.json").read_text(encoding="utf-8"))["config"]
+        config_info = read_json_object(RunDir(out).results)["config"]
     report = robustness_report(records, n_bootstrap=n_bootstrap, seed=seed)
 
     write_json_atomic(
-        target / "robustness.json",
+        RunDir(target).robustness,
         {"config": config_info, "n_bootstrap": n_bootstrap, "seed": seed, "environment": environment(), **report},
     )
     stdout_console().print(render_robustness_table(report["rows"]))
     if "observed_vs_unobserved" in report:
         stdout_console().print(render_paired_table(report["observed_vs_unobserved"]))
-    typer.echo(f"robustness: {target / 'robustness.json'}", err=True)
+    typer.echo(f"robustness: {RunDir(target).robustness}", err=True)

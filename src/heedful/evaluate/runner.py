@@ -31,6 +31,7 @@ from heedful.prompts.instruction import Instruction
 from heedful.prompts.sources import InstructionSources
 from heedful.prompts.types import RenderedExample
 from heedful.provenance import environment
+from heedful.rundir import RunDir
 from heedful.store import Store, content_hash
 from heedful.tasks.sampling import select_instances
 from heedful.tasks.spec import load_tasks
@@ -265,14 +266,6 @@ def _std(values: Sequence[float]) -> float | None:
     return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
-def outputs_dir_files(out: Path) -> dict[str, Path]:
-    return {
-        "store": out / "heedful.sqlite",
-        "records": out / "records.jsonl",
-        "results": out / "results.json",
-    }
-
-
 @dataclass
 class EvalResult:
     run_id: str
@@ -308,7 +301,7 @@ def evaluate(
         for spec in config.perturb:  # a typo fails now, not after the model has loaded
             parse_perturbation(spec)
     out = Path(out_dir)
-    files = outputs_dir_files(out)
+    files = RunDir(out)
     tasks = load_tasks(config.tasks, seed=config.seed, shuffle_options=config.shuffle_options)
 
     if backend is None:
@@ -319,7 +312,7 @@ def evaluate(
     assign_keys(items, config)
 
     run_id = run_id_for(config)
-    store = Store(files["store"])
+    store = Store(files.store)
     try:
         store.start_run(run_id, "eval", {"config": dataclasses.asdict(config)}, environment())
         cached = store.get_outputs({it.key for it in items})
@@ -363,8 +356,8 @@ def evaluate(
             **summary,
             **({"baselines": baselines} if baselines is not None else {}),
         }
-        write_jsonl_atomic(files["records"], ({k: v for k, v in r.items() if k != "output_key"} for r in records))
-        write_json_atomic(files["results"], results)
+        write_jsonl_atomic(files.records, ({k: v for k, v in r.items() if k != "output_key"} for r in records))
+        write_json_atomic(files.results, results)
         store.finish_run(run_id)
     finally:
         store.close()

@@ -43,6 +43,7 @@ from heedful.progress import transformers_bars_off
 from heedful.prompts.sources import InstructionSources
 from heedful.prompts.superni import ENCODING_NAMES
 from heedful.provenance import environment
+from heedful.rundir import RunDir
 from heedful.store import Store, content_hash
 from heedful.tasks.sampling import parse_budget, select_instances
 from heedful.tasks.spec import load_tasks
@@ -56,7 +57,6 @@ log = logging.getLogger("heedful.train")
 
 SETTINGS: tuple[str, ...] = ("stl", "mtl")
 PERTURBATIONS: tuple[str, ...] = ("none", "simplified", "delusive")
-CONFIG_FILE = "train_config.json"
 FINAL = "final"
 
 
@@ -250,9 +250,9 @@ def _init_source(config: TrainConfig, unit: TrainUnit) -> tuple[str, str | None]
     if not config.init_from:
         return config.model, None
     run = Path(config.init_from)
-    previous = run / CONFIG_FILE
+    previous = RunDir(run).train_config
     if not previous.is_file():
-        raise HeedfulError(f"{config.init_from}: not a heedful training run (no {CONFIG_FILE})")
+        raise HeedfulError(f"{config.init_from}: not a heedful training run (no {previous.name})")
     prev = json.loads(previous.read_text())["config"]
     candidates = [run / unit.name / FINAL, run / FINAL] if unit.name else [run / FINAL]
     for folder in candidates:
@@ -402,14 +402,14 @@ def run_training(
     }
     accelerator = accelerator or make_accelerator(config.loop.mixed_precision, cpu=config.device == "cpu")
     if accelerator.is_main_process:
-        write_json_atomic(out / CONFIG_FILE, provenance)
-        with Store(out / "heedful.sqlite") as store:
+        write_json_atomic(RunDir(out).train_config, provenance)
+        with Store(RunDir(out).store) as store:
             store.start_run(run_id, "train", {"config": provenance["config"], "units": provenance["units"]}, provenance["environment"])
 
     results: list[UnitResult] = []
     for unit in units:
         unit_dir = out / unit.name if unit.name else out
-        done_file = unit_dir / "unit.json"
+        done_file = RunDir(unit_dir).unit
         if resume and done_file.is_file():
             results.append(UnitResult(**_load_unit(done_file)))
             continue
@@ -460,13 +460,13 @@ def run_training(
                 )
                 result.eval_run_id, result.eval_summary = evaluation.run_id, evaluation.summary
                 if unit_dir != out:  # STL: gather every task's records in the run's store
-                    _mirror_eval(out / "heedful.sqlite", unit_dir / "heedful.sqlite", evaluation)
+                    _mirror_eval(RunDir(out).store, RunDir(unit_dir).store, evaluation)
             write_json_atomic(done_file, _dump_unit(result))
         accelerator.wait_for_everyone()
         accelerator.free_memory()
         results.append(result)
     if accelerator.is_main_process:
-        with Store(out / "heedful.sqlite") as store:
+        with Store(RunDir(out).store) as store:
             store.finish_run(run_id)
     return results
 
@@ -490,7 +490,7 @@ def _periodic_eval(
                 config, unit, model, tokenizer, seq2seq, unit_dir / f"eval-{name}", False,
                 weights=unit_dir / "checkpoints" / name,
             )
-            _mirror_eval(out / "heedful.sqlite", unit_dir / f"eval-{name}" / "heedful.sqlite", evaluation)
+            _mirror_eval(RunDir(out).store, RunDir(unit_dir / f"eval-{name}").store, evaluation)
         if then is not None:
             then(state)
 
