@@ -56,13 +56,22 @@ def write_jsonl_atomic(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> N
     write_text_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
-def read_json_object(path: str | Path) -> dict[str, Any]:
-    """A JSON file that must hold an object; any problem is one ``HeedfulError`` naming the file."""
+def read_text(path: str | Path, *, what: str = "file") -> str:
+    """A UTF-8 text file; missing, unreadable or not UTF-8 is one ``HeedfulError`` naming it."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise HeedfulError(f"{path}: no such {what}") from None
+    except UnicodeDecodeError as err:
+        raise HeedfulError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     except OSError as err:
         raise HeedfulError(f"{path}: cannot read: {err.strerror}") from None
+
+
+def read_json_object(path: str | Path) -> dict[str, Any]:
+    """A JSON file that must hold an object; any problem is one ``HeedfulError`` naming the file."""
+    text = read_text(path)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:

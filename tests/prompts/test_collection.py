@@ -132,7 +132,7 @@ def test_duplicate_task_and_id_is_an_error_but_same_id_on_other_task_is_not(tmp_
 
 
 def test_missing_file_and_blank_lines(tmp_path):
-    with pytest.raises(HeedfulError, match="not found"):
+    with pytest.raises(HeedfulError, match="no such instruction collection"):
         load_collection(tmp_path / "nope.jsonl")
     path = tmp_path / "blank.jsonl"
     path.write_text("\n" + json.dumps(_good()) + "\n\n", encoding="utf-8")

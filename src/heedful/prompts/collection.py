@@ -18,7 +18,7 @@ from typing import Any
 import regex
 
 from heedful.errors import HeedfulError
-from heedful.io import write_jsonl_atomic
+from heedful.io import read_text, write_jsonl_atomic
 from heedful.prompts.instruction import Instruction, OptionsSpec
 from heedful.prompts.render import compile_extract
 from heedful.prompts.safe_format import template_fields
@@ -231,12 +231,7 @@ def load_collection(path: str | Path) -> list[Instruction]:
     file and line.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise HeedfulError(f"{path}: instruction collection not found") from None
-    except UnicodeDecodeError as exc:
-        raise HeedfulError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    text = read_text(path, what="instruction collection")
     out: list[Instruction] = []
     seen: dict[tuple[str | None, str], int] = {}
     for lineno, line in enumerate(text.splitlines(), start=1):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from heedful.errors import HeedfulError
+from heedful.io import read_text
 from heedful.tasks.types import SPLITS, Instance, Task, TaskType
 
 FIELDS = frozenset(
@@ -142,14 +143,7 @@ def _finish(name: str, draft: _Draft, path: Path) -> Task:
 def load_jsonl_tasks(path: str | Path) -> list[Task]:
     """Load tasks from a JSON Lines file: one instance per line (see docs/task-jsonl.md)."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise HeedfulError(f"{path}: no such file") from None
-    except UnicodeDecodeError as err:
-        raise HeedfulError(f"{path}: not UTF-8 text ({err.reason})") from None
-    except OSError as err:
-        raise HeedfulError(f"{path}: cannot read: {err.strerror}") from None
+    lines = read_text(path).splitlines()
     drafts: dict[str, _Draft] = {}
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():

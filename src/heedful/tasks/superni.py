@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from heedful.errors import HeedfulError, where
+from heedful.io import read_text
 from heedful.tasks.types import Demonstration, Instance, Task, TaskType
 
 # Categories that Tk-Instruct's ``src/compute_metrics.py`` reports with exact match;
@@ -187,12 +188,7 @@ def load_superni_task(file: str | Path, label_spaces: dict[str, dict[str, Any]] 
 
 
 def _read_json(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise HeedfulError(f"{path}: no such file") from None
-    except UnicodeDecodeError as err:
-        raise HeedfulError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    text = read_text(path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
