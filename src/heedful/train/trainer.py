@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,6 +162,144 @@ def _reduce_sum(accelerator: Any, value: int, world: int) -> int:
     return int(accelerator.reduce(torch.tensor(value, device=accelerator.device), "sum").item())
 
 
+@dataclass
+class _Run:
+    """What stays fixed while one run trains: the prepared model and optimizer, the data as units."""
+
+    model: Any
+    optimizer: Any
+    accelerator: Any
+    config: LoopConfig
+    features: Sequence[Features]
+    units: list[list[int]]  # indices into features; a unit stays in one batch (an instance's prompts)
+    lengths: list[int]
+    collate: Collator
+    is_seq2seq: bool
+    checkpoint_dir: Path
+    aligned: bool  # KL alignment over units of several prompts
+    use_naive: bool  # full-logit loss (config.loss == "naive", or FSDP)
+    total_steps: int = 0
+
+    @property
+    def world(self) -> int:
+        return self.accelerator.num_processes
+
+    def epoch_windows(self, epoch: int) -> list[list[list[int]]]:
+        """Per optimizer step of ``epoch``, its batches (lists of unit indices) on this process."""
+        unit_lengths = [sum(self.lengths[i] for i in unit) for unit in self.units]
+        c = self.config
+        batches = length_grouped_batches(unit_lengths, c.batch_size, seed=c.seed, epoch=epoch, group=c.group_by_length)
+        # Every process needs the same number of steps: drop the < world leftover batches.
+        usable = (len(batches) // self.world) * self.world or len(batches)
+        rank = self.accelerator.process_index
+        mine = batches[rank:usable:self.world] if self.world > 1 else batches
+        return [mine[i : i + c.grad_accum] for i in range(0, len(mine), c.grad_accum)]
+
+    def save(self, state: TrainerState) -> Path:
+        return save_checkpoint(
+            self.checkpoint_dir, self.model, self.optimizer, state, accelerator=self.accelerator,
+            keep=self.config.keep_checkpoints,
+        )
+
+
+def _setup(
+    model: Any, tokenizer: Any, features: Sequence[Features], config: LoopConfig, checkpoint_dir: Path, *,
+    is_seq2seq: bool, accelerator: Any, groups: Sequence[Sequence[int]] | None,
+) -> _Run:
+    """Validate, prepare model and optimizer with ``accelerator``, and count the steps."""
+    config.validate()
+    if not features:
+        raise HeedfulError("no training examples: check the task spec, split and budget")
+    units = [list(g) for g in groups] if groups is not None else [[i] for i in range(len(features))]
+    aligned = config.kl_weight > 0
+    if aligned and not any(len(u) > 1 for u in units):
+        raise HeedfulError("kl_weight > 0 needs training prompts under at least two instructions per instance")
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise HeedfulError("the model has no trainable parameters")
+    _checkpoint_activations(model, config.activation_checkpoint_every)
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    model.train()
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    run = _Run(
+        model=model, optimizer=optimizer, accelerator=accelerator, config=config, features=features, units=units,
+        lengths=[example_length(f, is_seq2seq) for f in features],
+        collate=Collator(pad_token_id=pad, is_seq2seq=is_seq2seq), is_seq2seq=is_seq2seq,
+        checkpoint_dir=checkpoint_dir, aligned=aligned, use_naive=config.loss == "naive" or is_fsdp(accelerator),
+    )
+    run.total_steps = len(run.epoch_windows(0)) * config.epochs
+    if config.max_steps is not None:
+        run.total_steps = min(run.total_steps, config.max_steps)
+    return run
+
+
+def _resume(run: _Run, fingerprint: str, resume: bool) -> tuple[TrainerState, Path | None]:
+    """The state to start from: the newest checkpoint's (same data only), or a fresh one."""
+    resumed_from = latest_checkpoint(run.checkpoint_dir) if resume else None
+    if resumed_from is None:
+        return TrainerState(data_fingerprint=fingerprint), None
+    state = load_checkpoint(resumed_from, run.model, run.optimizer, accelerator=run.accelerator)
+    if state.data_fingerprint != fingerprint:
+        raise HeedfulError(
+            f"{resumed_from}: checkpoint was made on other training data; use a new output folder or --no-resume"
+        )
+    log.info("resuming from %s (step %d)", resumed_from, state.step)
+    return state, resumed_from
+
+
+def _step(run: _Run, window: list[list[int]], state: TrainerState, last_checkpoint: Path | None) -> float:
+    """One optimizer step over ``window`` (its batches, accumulated); returns the step's loss."""
+    accelerator, config, units = run.accelerator, run.config, run.units
+    window_rows = [[i for u in batch_units for i in units[u]] for batch_units in window]
+    total_items = _reduce_sum(accelerator, _window_token_count(run.features, window_rows, run.is_seq2seq), run.world)
+    # DDP averages gradients over processes; scale so the result is a token mean.
+    denominator = max(total_items, 1) / run.world
+    group_denominator = 1.0
+    if run.aligned:
+        n_groups = sum(1 for batch_units in window for u in batch_units if len(units[u]) > 1)
+        group_denominator = max(_reduce_sum(accelerator, n_groups, run.world), 1) / run.world
+    window_loss = 0.0
+    for j, (batch_units, indices) in enumerate(zip(window, window_rows)):
+        batch = {k: v.to(accelerator.device) for k, v in run.collate([run.features[i] for i in indices]).items()}
+        sync = contextlib.nullcontext() if j == len(window) - 1 else accelerator.no_sync(run.model)
+        with sync, accelerator.autocast():
+            loss = _batch_loss(run, batch, batch_units, denominator, group_denominator)
+        if not torch.isfinite(loss.detach()):
+            raise _non_finite("loss", float(loss.detach()), state, last_checkpoint)
+        accelerator.backward(loss)
+        window_loss += float(loss.detach()) / run.world
+        state.tokens += sum(run.lengths[i] for i in indices)
+    if config.max_grad_norm is not None:
+        norm = accelerator.clip_grad_norm_(run.model.parameters(), config.max_grad_norm)
+        if norm is not None and not math.isfinite(float(norm)):
+            raise _non_finite("gradient norm", float(norm), state, last_checkpoint)
+    lr = config.learning_rate * lr_factor(state.step, run.total_steps, config)
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    run.optimizer.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    return window_loss
+
+
+def _batch_loss(
+    run: _Run, batch: dict[str, torch.Tensor], batch_units: Sequence[int], denominator: float, group_denominator: float
+) -> torch.Tensor:
+    """The batch's share of the step's loss (already divided by the step's token count)."""
+    if run.aligned:
+        loss, _ = _aligned_loss(
+            run.model, batch, _batch_groups(run.units, batch_units), run.config.kl_weight,
+            is_seq2seq=run.is_seq2seq, full_logits=run.use_naive,
+            denominator=denominator, group_denominator=group_denominator,
+        )
+        return loss
+    if run.use_naive:
+        n = int((batch["labels"] != IGNORE_INDEX).sum()) - (0 if run.is_seq2seq else _first_label_count(batch))
+        return naive_ce(run.model, batch) * n / denominator
+    loss, _ = output_token_ce(run.model, batch, is_seq2seq=run.is_seq2seq, num_items=denominator)
+    return loss
+
+
 def train_loop(
     model: Any,
     tokenizer: Any,
@@ -185,127 +324,40 @@ def train_loop(
     (weights, optimizer, RNG and data position), so a killed run ends with the same
     weights as an uninterrupted one. A non-finite loss or gradient norm stops the run
     with :class:`HeedfulError` before the update, leaving the last good checkpoint.
+    The parts, in the manner of a torchtune recipe: :func:`_setup`, :func:`_resume`,
+    :func:`_step` per optimizer step, ``_Run.save`` per checkpoint.
     """
-    import time
-
-    config.validate()
-    if not features:
-        raise HeedfulError("no training examples: check the task spec, split and budget")
-    checkpoint_dir = Path(checkpoint_dir)
     accelerator = accelerator or make_accelerator(config.mixed_precision)
-    use_naive = config.loss == "naive" or is_fsdp(accelerator)
-    units = [list(g) for g in groups] if groups is not None else [[i] for i in range(len(features))]
-    aligned = config.kl_weight > 0
-    if aligned and not any(len(u) > 1 for u in units):
-        raise HeedfulError("kl_weight > 0 needs training prompts under at least two instructions per instance")
-    world, rank = accelerator.num_processes, accelerator.process_index
-
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise HeedfulError("the model has no trainable parameters")
-    _checkpoint_activations(model, config.activation_checkpoint_every)
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
-    model, optimizer = accelerator.prepare(model, optimizer)
-    model.train()
-
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    collate = Collator(pad_token_id=pad, is_seq2seq=is_seq2seq)
-    lengths = [example_length(f, is_seq2seq) for f in features]
-    unit_lengths = [sum(lengths[i] for i in unit) for unit in units]
-
-    def epoch_windows(epoch: int) -> list[list[list[int]]]:
-        """Per optimizer step, its batches; a batch is a list of unit indices."""
-        batches = length_grouped_batches(
-            unit_lengths, config.batch_size, seed=config.seed, epoch=epoch, group=config.group_by_length
-        )
-        # Every process needs the same number of steps: drop the < world leftover batches.
-        usable = (len(batches) // world) * world or len(batches)
-        mine = batches[rank:usable:world] if world > 1 else batches
-        return [mine[i : i + config.grad_accum] for i in range(0, len(mine), config.grad_accum)]
-
-    steps_per_epoch = len(epoch_windows(0))
-    total_steps = steps_per_epoch * config.epochs
-    if config.max_steps is not None:
-        total_steps = min(total_steps, config.max_steps)
-
-    fingerprint = data_fingerprint(features, groups)
-    state = TrainerState(data_fingerprint=fingerprint)
-    resumed_from = latest_checkpoint(checkpoint_dir) if resume else None
-    if resumed_from is not None:
-        state = load_checkpoint(resumed_from, model, optimizer, accelerator=accelerator)
-        if state.data_fingerprint != fingerprint:
-            raise HeedfulError(
-                f"{resumed_from}: checkpoint was made on other training data; use a new output folder or --no-resume"
-            )
-        log.info("resuming from %s (step %d)", resumed_from, state.step)
+    run = _setup(
+        model, tokenizer, features, config, Path(checkpoint_dir),
+        is_seq2seq=is_seq2seq, accelerator=accelerator, groups=groups,
+    )
+    state, resumed_from = _resume(run, data_fingerprint(features, groups), resume)
     last_checkpoint = resumed_from
-
     started = time.perf_counter()
     saved_at = state.step if resumed_from is not None else -1
-    with progress_bar("training", total=total_steps, enabled=show_progress and accelerator.is_main_process) as advance:
+    with progress_bar("training", total=run.total_steps, enabled=show_progress and accelerator.is_main_process) as advance:
         advance(state.step)
-        while state.step < total_steps and state.epoch < config.epochs:
-            windows = epoch_windows(state.epoch)
-            for window in windows[state.step_in_epoch :]:
-                if state.step >= total_steps:
+        while state.step < run.total_steps and state.epoch < config.epochs:
+            for window in run.epoch_windows(state.epoch)[state.step_in_epoch :]:
+                if state.step >= run.total_steps:
                     break
-                window_rows = [[i for u in batch_units for i in units[u]] for batch_units in window]
-                total_items = _reduce_sum(accelerator, _window_token_count(features, window_rows, is_seq2seq), world)
-                # DDP averages gradients over processes; scale so the result is a token mean.
-                denominator = max(total_items, 1) / world
-                if aligned:
-                    n_groups = sum(1 for batch_units in window for u in batch_units if len(units[u]) > 1)
-                    group_denominator = max(_reduce_sum(accelerator, n_groups, world), 1) / world
-                window_loss = 0.0
-                for j, (batch_units, indices) in enumerate(zip(window, window_rows)):
-                    batch = {k: v.to(accelerator.device) for k, v in collate([features[i] for i in indices]).items()}
-                    sync = contextlib.nullcontext() if j == len(window) - 1 else accelerator.no_sync(model)
-                    with sync, accelerator.autocast():
-                        if aligned:
-                            loss, n = _aligned_loss(
-                                model, batch, _batch_groups(units, batch_units), config.kl_weight,
-                                is_seq2seq=is_seq2seq, full_logits=use_naive,
-                                denominator=denominator, group_denominator=group_denominator,
-                            )
-                        elif use_naive:
-                            n = int((batch["labels"] != IGNORE_INDEX).sum()) - (0 if is_seq2seq else _first_label_count(batch))
-                            loss = naive_ce(model, batch) * n / denominator
-                        else:
-                            loss, n = output_token_ce(model, batch, is_seq2seq=is_seq2seq, num_items=denominator)
-                    if not torch.isfinite(loss.detach()):
-                        raise _non_finite("loss", float(loss.detach()), state, last_checkpoint)
-                    accelerator.backward(loss)
-                    window_loss += float(loss.detach()) / world
-                    state.tokens += sum(lengths[i] for i in indices)
-                if config.max_grad_norm is not None:
-                    norm = accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-                    if norm is not None and not math.isfinite(float(norm)):
-                        raise _non_finite("gradient norm", float(norm), state, last_checkpoint)
-                lr = config.learning_rate * lr_factor(state.step, total_steps, config)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
+                loss = _step(run, window, state, last_checkpoint)
                 state.step += 1
                 state.step_in_epoch += 1
-                state.losses.append(window_loss)
+                state.losses.append(loss)
                 advance(1)
                 if on_step is not None:
                     on_step(state)
                 if config.save_every and state.step % config.save_every == 0:
-                    last_checkpoint = save_checkpoint(
-                        checkpoint_dir, model, optimizer, state, accelerator=accelerator, keep=config.keep_checkpoints
-                    )
-                    saved_at = state.step
+                    last_checkpoint, saved_at = run.save(state), state.step
             else:
                 state.epoch += 1
                 state.step_in_epoch = 0
                 continue
             break  # max_steps reached inside the epoch
     if saved_at != state.step or last_checkpoint is None:
-        last_checkpoint = save_checkpoint(
-            checkpoint_dir, model, optimizer, state, accelerator=accelerator, keep=config.keep_checkpoints
-        )
+        last_checkpoint = run.save(state)
     return LoopResult(state, last_checkpoint, time.perf_counter() - started, resumed_from)
 
 
