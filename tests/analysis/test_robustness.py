@@ -10,13 +10,9 @@ import statistics
 import pytest
 from rich.console import Console
 
-from heedful.analysis.robustness import (
-    OVERALL,
-    observed_vs_unobserved,
-    render_robustness_table,
-    robustness_table,
-    summarize_by_kind,
-)
+from heedful.analysis.grouping import OVERALL
+from heedful.analysis.paired import observed_vs_unobserved
+from heedful.analysis.robustness import render_robustness_table, robustness_table, summarize_by_kind
 from heedful.errors import HeedfulError
 
 

@@ -1,8 +1,8 @@
 """Robustness statistics over per-example records (Sun et al. 2023, sections 4.2-4.3).
 
-A *record* is one scored (task, instruction, instance) triple: a mapping (or object)
-with at least ``task``, ``instruction_id``, ``instruction_kind``, ``instance_id`` and
-``score`` (0/1 accuracy or a 0..100 metric; every statistic stays in the scores' unit).
+Records are arranged by :mod:`heedful.analysis.grouping` (scores 0/1 accuracy or a 0..100
+metric; every statistic stays in the scores' unit); the paired observed-vs-unobserved test
+is :mod:`heedful.analysis.paired`.
 
 Terms used throughout:
 
@@ -18,21 +18,20 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from heedful.analysis.grouping import OVERALL, KindData, bootstrap_weights, group_records, record_field, stream_rng
+from heedful.analysis.paired import observed_vs_unobserved
 from heedful.errors import HeedfulError
 from heedful.prompts.collection import KNOWN_KINDS
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-OVERALL = "overall"
-REQUIRED_FIELDS = ("task", "instruction_id", "instruction_kind", "instance_id", "score")
 DEFAULT_REFERENCE = ("observed", "designer")
 # Sun et al.'s order of instruction kinds (the collections' known kinds); other kinds follow alphabetically.
 KIND_ORDER = KNOWN_KINDS
@@ -75,105 +74,6 @@ class KindSummary:
     n_tasks: int = 1
 
 
-@dataclass(frozen=True)
-class PairedComparison:
-    """Kind ``a`` against kind ``b`` on one task (or ``overall``), paired by instance.
-
-    ``delta = mean_a - mean_b`` uses the kinds' means (mean of phrasing accuracies).
-    The test pairs instances: ``a_i`` (``b_i``) is instance i's mean score over the
-    phrasings of kind a (b), ``mean_difference`` the mean of ``a_i - b_i`` over the
-    ``n_examples`` instances scored under both kinds (it equals ``delta`` when every
-    phrasing covers every instance). ``p_permutation`` is the two-sided sign-flip
-    permutation p-value of ``mean_difference`` (exact when 2**n_examples <=
-    n_permutations); ``p_wilcoxon`` scipy's Wilcoxon signed-rank p, for reference (NaN
-    when every difference is zero). ``ci_low``/``ci_high`` bound a 95% percentile-bootstrap
-    interval of ``mean_difference`` that resamples the paired instances. Overall: tasks
-    weigh the same in ``delta``, the test statistic and the interval; the signs of all
-    tasks' instances are flipped together and the bootstrap is stratified by task.
-    """
-
-    task: str
-    kind_a: str
-    kind_b: str
-    mean_a: float
-    mean_b: float
-    delta: float
-    n_examples: int
-    mean_difference: float
-    p_permutation: float
-    p_wilcoxon: float
-    n_permutations: int
-    exact: bool
-    ci_low: float = float("nan")
-    ci_high: float = float("nan")
-    n_tasks: int = 1
-
-
-@dataclass
-class _KindData:
-    """One kind on one task as a dense (instance x phrasing) matrix; NaN = not scored."""
-
-    phrasings: list[str]
-    instances: list[str]
-    scores: np.ndarray
-
-    def phrasing_acc(self) -> np.ndarray:
-        return np.nanmean(self.scores, axis=0)
-
-    def instance_mean(self) -> np.ndarray:
-        return np.nanmean(self.scores, axis=1)
-
-
-def _field(record: Any, name: str, index: int) -> Any:
-    if isinstance(record, Mapping):
-        if name not in record:
-            raise HeedfulError(f"record {index}: missing field '{name}'")
-        return record[name]
-    try:
-        return record[name]  # sqlite3.Row and other mapping-like rows
-    except (TypeError, KeyError, IndexError):
-        pass
-    if hasattr(record, name):
-        return getattr(record, name)
-    raise HeedfulError(f"record {index}: missing field '{name}'")
-
-
-def _group(records: Iterable[Any]) -> dict[str, dict[str, _KindData]]:
-    """Validate records and arrange them as task -> kind -> score matrix."""
-    cells: dict[str, dict[str, dict[tuple[str, str], float]]] = {}
-    for index, record in enumerate(records):
-        task, iid, kind, inst, score = (_field(record, f, index) for f in REQUIRED_FIELDS)
-        try:
-            value = float(score)
-        except (TypeError, ValueError):
-            raise HeedfulError(f"record {index}: field 'score' is not a number: {score!r}") from None
-        if not math.isfinite(value):
-            raise HeedfulError(f"record {index}: field 'score' is not finite: {score!r}")
-        key = (str(inst), str(iid))
-        per_kind = cells.setdefault(str(task), {}).setdefault(str(kind), {})
-        if key in per_kind:
-            raise HeedfulError(
-                f"record {index}: duplicate score for task '{task}', kind '{kind}', "
-                f"instruction '{iid}', instance '{inst}'"
-            )
-        per_kind[key] = value
-    if not cells:
-        raise HeedfulError("no records to analyse")
-    grouped: dict[str, dict[str, _KindData]] = {}
-    for task, kinds in cells.items():
-        grouped[task] = {}
-        for kind, scores in kinds.items():
-            phrasings = sorted({p for _, p in scores})
-            instances = sorted({i for i, _ in scores})
-            col = {p: j for j, p in enumerate(phrasings)}
-            row = {i: j for j, i in enumerate(instances)}
-            matrix = np.full((len(instances), len(phrasings)), np.nan)
-            for (inst, phr), value in scores.items():
-                matrix[row[inst], col[phr]] = value
-            grouped[task][kind] = _KindData(phrasings, instances, matrix)
-    return grouped
-
-
 def _kind_sort_key(kind: str) -> tuple[int, str]:
     return (KIND_ORDER.index(kind), "") if kind in KIND_ORDER else (len(KIND_ORDER), kind)
 
@@ -184,7 +84,7 @@ def _resolve_reference(kinds: Iterable[str], reference: str | Sequence[str]) -> 
     return next((k for k in candidates if k in present), None)
 
 
-def _bootstrap_means(data: _KindData, weights: np.ndarray) -> np.ndarray:
+def _bootstrap_means(data: KindData, weights: np.ndarray) -> np.ndarray:
     """Kind mean under each row of instance multiplicities ``weights`` (B x n)."""
     observed = ~np.isnan(data.scores)
     filled = np.where(observed, data.scores, 0.0)
@@ -194,18 +94,6 @@ def _bootstrap_means(data: _KindData, weights: np.ndarray) -> np.ndarray:
         per_phrasing = totals / counts
     # A resample can miss every instance a sparse phrasing was scored on: skip it there.
     return np.nanmean(per_phrasing, axis=1)
-
-
-def _bootstrap_weights(n: int, n_bootstrap: int, rng: np.random.Generator) -> np.ndarray:
-    draws = rng.integers(0, n, size=(n_bootstrap, n))
-    weights = np.zeros((n_bootstrap, n))
-    np.add.at(weights, (np.repeat(np.arange(n_bootstrap), n), draws.ravel()), 1.0)
-    return weights
-
-
-def _rng(seed: int, *names: str) -> np.random.Generator:
-    # One stream per (seed, task, kind): adding a task never changes another's numbers.
-    return np.random.default_rng([seed % 2**64, *(zlib.crc32(n.encode()) for n in names)])
 
 
 def _pdr(mean: float, ref_mean: float | None) -> float | None:
@@ -236,7 +124,7 @@ def summarize_by_kind(
     """
     if n_bootstrap < 1:
         raise HeedfulError(f"n_bootstrap must be at least 1, got {n_bootstrap}")
-    grouped = _group(records)
+    grouped = group_records(records)
     summaries: list[KindSummary] = []
     # per kind: list of (task, summary, bootstrap replicates) for the overall rows
     per_kind: dict[str, list[tuple[str, KindSummary, np.ndarray]]] = {}
@@ -249,7 +137,7 @@ def summarize_by_kind(
             acc = data.phrasing_acc()
             mean = float(np.mean(acc))
             replicates = _bootstrap_means(
-                data, _bootstrap_weights(len(data.instances), n_bootstrap, _rng(seed, task, kind))
+                data, bootstrap_weights(len(data.instances), n_bootstrap, stream_rng(seed, task, kind))
             )
             low, high = np.nanpercentile(replicates, [2.5, 97.5])
             summary = KindSummary(
@@ -275,7 +163,7 @@ def summarize_by_kind(
 
 def _overall(
     per_kind: dict[str, list[tuple[str, KindSummary, np.ndarray]]],
-    grouped: dict[str, dict[str, _KindData]],
+    grouped: dict[str, dict[str, KindData]],
     reference: str | Sequence[str],
 ) -> list[KindSummary]:
     ref_kind = _resolve_reference(per_kind, reference)
@@ -322,139 +210,6 @@ def _overall(
     return out
 
 
-def _sign_flip_pvalue(
-    diffs: np.ndarray, weights: np.ndarray, n_permutations: int, rng: np.random.Generator
-) -> tuple[float, bool]:
-    """Two-sided p of the statistic ``sum(weights * diffs)`` under random sign flips."""
-    n = len(diffs)
-    values = weights * diffs
-    observed = abs(float(values.sum()))
-    # Float sums of the same terms in another order differ in the last bits.
-    tol = 1e-9 * max(1.0, float(np.abs(values).sum()))
-    if n <= 20 and 2**n <= n_permutations:
-        patterns = ((np.arange(2**n)[:, None] >> np.arange(n)) & 1) * 2 - 1
-        stats = np.abs(patterns @ values)
-        return float(np.mean(stats >= observed - tol)), True
-    hits = 0
-    chunk = max(1, min(n_permutations, 4_000_000 // max(n, 1)))
-    done = 0
-    while done < n_permutations:
-        size = min(chunk, n_permutations - done)
-        signs = rng.integers(0, 2, size=(size, n)) * 2 - 1
-        hits += int(np.sum(np.abs(signs @ values) >= observed - tol))
-        done += size
-    # The observed labelling counts as one permutation (Phipson & Smyth 2010).
-    return (hits + 1) / (n_permutations + 1), False
-
-
-def _wilcoxon(diffs: np.ndarray) -> float:
-    from scipy.stats import wilcoxon
-
-    if len(diffs) == 0 or np.all(diffs == 0):
-        return float("nan")
-    try:
-        return float(wilcoxon(diffs).pvalue)
-    except ValueError:
-        return float("nan")
-
-
-def observed_vs_unobserved(
-    records: Iterable[Any],
-    *,
-    a: str = "observed",
-    b: str = "unobserved",
-    n_permutations: int = 10000,
-    n_bootstrap: int = 1000,
-    seed: int = 0,
-) -> list[PairedComparison]:
-    """Compare two instruction kinds per task and ``overall`` with a paired test.
-
-    For every task that has both kinds: ``delta = mean(a) - mean(b)`` and a paired,
-    two-sided sign-flip permutation test over the instances scored under both (see
-    :class:`PairedComparison`). Tasks lacking either kind are left out; none having
-    both is an error.
-    """
-    if n_permutations < 1:
-        raise HeedfulError(f"n_permutations must be at least 1, got {n_permutations}")
-    if n_bootstrap < 1:
-        raise HeedfulError(f"n_bootstrap must be at least 1, got {n_bootstrap}")
-    grouped = _group(records)
-    results: list[PairedComparison] = []
-    pooled: list[tuple[np.ndarray, float, float]] = []
-    replicates: list[np.ndarray] = []  # per task: bootstrap replicates of its mean difference
-    for task in sorted(grouped):
-        kinds = grouped[task]
-        if a not in kinds or b not in kinds:
-            continue
-        da, db = kinds[a], kinds[b]
-        a_by_inst = dict(zip(da.instances, da.instance_mean()))
-        b_by_inst = dict(zip(db.instances, db.instance_mean()))
-        common = [i for i in da.instances if i in b_by_inst]
-        diffs = np.array([a_by_inst[i] - b_by_inst[i] for i in common])
-        mean_a, mean_b = float(np.mean(da.phrasing_acc())), float(np.mean(db.phrasing_acc()))
-        low = high = float("nan")
-        if len(common) == 0:
-            p_perm, exact, mean_diff = float("nan"), False, float("nan")
-        else:
-            p_perm, exact = _sign_flip_pvalue(
-                diffs, np.full(len(diffs), 1 / len(diffs)), n_permutations, _rng(seed, task, a, b)
-            )
-            mean_diff = float(np.mean(diffs))
-            pooled.append((diffs, mean_a, mean_b))
-            boot = _bootstrap_weights(len(diffs), n_bootstrap, _rng(seed, task, a, b, "ci")) @ diffs / len(diffs)
-            replicates.append(boot)
-            low, high = (float(v) for v in np.percentile(boot, [2.5, 97.5]))
-        results.append(
-            PairedComparison(
-                task=task,
-                kind_a=a,
-                kind_b=b,
-                mean_a=mean_a,
-                mean_b=mean_b,
-                delta=mean_a - mean_b,
-                n_examples=len(common),
-                mean_difference=mean_diff,
-                p_permutation=p_perm,
-                p_wilcoxon=_wilcoxon(diffs),
-                n_permutations=n_permutations,
-                exact=exact,
-                ci_low=low,
-                ci_high=high,
-            )
-        )
-    if not results:
-        found = sorted({k for kinds in grouped.values() for k in kinds})
-        raise HeedfulError(f"no task has both kinds '{a}' and '{b}' (kinds found: {', '.join(found)})")
-    if pooled:
-        diffs = np.concatenate([d for d, _, _ in pooled])
-        # Each task's instances share 1/n_task of its weight, so every task counts equally.
-        weights = np.concatenate([np.full(len(d), 1 / (len(d) * len(pooled))) for d, _, _ in pooled])
-        p_perm, exact = _sign_flip_pvalue(diffs, weights, n_permutations, _rng(seed, OVERALL, a, b))
-        mean_a = float(np.mean([ma for _, ma, _ in pooled]))
-        mean_b = float(np.mean([mb for _, _, mb in pooled]))
-        results.append(
-            PairedComparison(
-                task=OVERALL,
-                kind_a=a,
-                kind_b=b,
-                mean_a=mean_a,
-                mean_b=mean_b,
-                delta=mean_a - mean_b,
-                n_examples=len(diffs),
-                mean_difference=float(np.sum(weights * diffs)),
-                p_permutation=p_perm,
-                p_wilcoxon=_wilcoxon(diffs),
-                n_permutations=n_permutations,
-                exact=exact,
-                # Tasks are resampled independently: the row-wise mean is stratified by task.
-                ci_low=float(np.percentile(np.mean(replicates, axis=0), 2.5)),
-                ci_high=float(np.percentile(np.mean(replicates, axis=0), 97.5)),
-                n_tasks=len(pooled),
-            )
-        )
-    return results
-
-
 def _json_safe(value: Any) -> Any:
     """Dataclasses as dicts, NaN as None: strict JSON."""
     if dataclasses.is_dataclass(value):
@@ -474,42 +229,10 @@ def robustness_report(records: Sequence[Any], *, n_bootstrap: int = 1000, seed: 
     overall (``observed_vs_unobserved``, a list of :class:`PairedComparison` as dicts).
     """
     report: dict[str, Any] = {"rows": robustness_table(records, n_bootstrap=n_bootstrap, seed=seed)}
-    kinds = {_field(r, "instruction_kind", i) for i, r in enumerate(records)}
+    kinds = {record_field(r, "instruction_kind", i) for i, r in enumerate(records)}
     if {"observed", "unobserved"} <= kinds:
         report["observed_vs_unobserved"] = _json_safe(observed_vs_unobserved(records, n_bootstrap=n_bootstrap, seed=seed))
     return report
-
-
-def render_paired_table(rows: Sequence[Mapping[str, Any]], *, title: str | None = None) -> Table:
-    """A ``rich.table.Table`` of :class:`PairedComparison` rows (as dicts).
-
-    Means and Δ are in percentage points for 0..1 scores; the CI is that of the paired
-    mean difference, ``p`` the sign-flip permutation p-value.
-    """
-    from rich.table import Table
-
-    first = rows[0]
-    table = Table(title=title or f"{first['kind_a']} vs {first['kind_b']} (paired by instance)", pad_edge=False)
-    for name in ("task", first["kind_a"], first["kind_b"], "Δ", "95% CI", "p (perm.)", "p (Wilcoxon)", "#ex"):
-        table.add_column(name, justify="left" if name == "task" else "right")
-
-    def pct(value: Any) -> str:
-        return "-" if value is None else f"{100 * value:.1f}"
-
-    def signed(value: Any) -> str:
-        return "-" if value is None else f"{100 * value:+.1f}"
-
-    def p(value: Any) -> str:
-        return "-" if value is None else f"{value:.3g}"
-
-    for index, row in enumerate(rows):
-        ci = "-" if row["ci_low"] is None else f"{signed(row['ci_low'])} to {signed(row['ci_high'])}"
-        table.add_row(
-            row["task"], pct(row["mean_a"]), pct(row["mean_b"]), signed(row["delta"]), ci,
-            p(row["p_permutation"]), p(row["p_wilcoxon"]), str(row["n_examples"]),
-            end_section=index + 1 < len(rows) and rows[index + 1]["task"] == OVERALL,
-        )
-    return table
 
 
 TABLE_COLUMNS = (

@@ -12,7 +12,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from heedful.analysis.robustness import render_paired_table, render_robustness_table, robustness_report
+from heedful.analysis.paired import render_paired_table
+from heedful.analysis.robustness import render_robustness_table, robustness_report
 from heedful.analysis.runs import load_run
 from heedful.commands import options as opt
 from heedful.commands.eval import config_from_options
