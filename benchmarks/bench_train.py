@@ -73,7 +73,8 @@ def worker(args: argparse.Namespace) -> dict:
     times: list[float] = []
     tokens: list[int] = []
     if runner == "heedful":
-        from heedful.train.trainer import LoopConfig, train_loop
+        from heedful.train.config import LoopConfig
+        from heedful.train.trainer import train_loop
 
         last = [0]
 

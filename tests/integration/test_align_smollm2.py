@@ -25,8 +25,8 @@ def test_prefix_tuning_with_kl_alignment_on_mmlu(tmp_path):
     collection = DATA / "instructions" / "mmlu.jsonl"
     if not (test_csv.is_file() and collection.is_file()):
         pytest.skip(f"MMLU data or instructions not found under {DATA}")
-    from heedful.train.recipes import TrainConfig, run_training
-    from heedful.train.trainer import LoopConfig
+    from heedful.train.config import LoopConfig, TrainConfig
+    from heedful.train.recipes import run_training
 
     # Rows 0-5 of the real subject become the training ("dev") split, the rest stay test.
     rows = test_csv.read_text(encoding="utf-8").splitlines(keepends=True)

@@ -22,8 +22,8 @@ def test_finetune_smollm2_on_two_superni_tasks_and_evaluate(tmp_path):
     if not all((SUPERNI / name).is_file() for name in TASKS):
         pytest.skip(f"SuperNI data not found at {SUPERNI}")
     from heedful.models import load_model
-    from heedful.train.recipes import TrainConfig, run_training
-    from heedful.train.trainer import LoopConfig
+    from heedful.train.config import LoopConfig, TrainConfig
+    from heedful.train.recipes import run_training
 
     config = TrainConfig(
         model="smollm2-135m-instruct",

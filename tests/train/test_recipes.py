@@ -7,8 +7,9 @@ import pytest
 from heedful.errors import HeedfulError
 from heedful.store import Store
 from heedful.tasks.sampling import select_instances
-from heedful.train.recipes import TrainConfig, plan_units, run_training, unit_examples
-from heedful.train.trainer import LoopConfig
+from heedful.train.config import LoopConfig, TrainConfig
+from heedful.train.recipes import run_training
+from heedful.train.units import plan_units, unit_examples
 
 
 def _config(tasks, tiny_llama_dir, **kw):

@@ -14,9 +14,10 @@ from safetensors.torch import load_file
 from heedful.errors import HeedfulError
 from heedful.tasks.sampling import select_instances
 from heedful.train.checkpoint import latest_checkpoint
+from heedful.train.config import LoopConfig
 from heedful.train.data import render_examples, tokenize_all
 from heedful.train.methods import apply_method
-from heedful.train.trainer import LoopConfig, lr_factor, train_loop
+from heedful.train.trainer import lr_factor, train_loop
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -117,7 +118,8 @@ from heedful.tasks.superni import load_superni
 from heedful.tasks.sampling import select_instances
 from heedful.train.data import render_examples, tokenize_all
 from heedful.train.methods import apply_method
-from heedful.train.trainer import LoopConfig, train_loop
+from heedful.train.config import LoopConfig
+from heedful.train.trainer import train_loop
 
 torch.set_num_threads(1)
 model_dir, task_file, ckpt, out, sleep = sys.argv[1:6]

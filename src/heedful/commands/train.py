@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from heedful.commands import options as opt
+from heedful.train.config import LoopConfig, TrainConfig
 
 # Modules that load torch are imported inside the commands: `heedful --help` starts in 0.2 s, not 2 s.
 
@@ -74,8 +75,7 @@ def train_command(
     out: opt.Out = Path("runs/train"),
 ) -> None:
     """Fine-tune MODEL on TASKS and evaluate it; resumable, everything recorded in OUT."""
-    from heedful.train.recipes import TrainConfig, run_training
-    from heedful.train.trainer import LoopConfig
+    from heedful.train.recipes import run_training
 
     loop = LoopConfig(
         learning_rate=learning_rate, epochs=epochs, max_steps=max_steps, batch_size=batch_size,

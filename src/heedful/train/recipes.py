@@ -26,7 +26,6 @@ import os
 import random
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,201 +37,22 @@ from heedful.models import load_model
 from heedful.models.backend import is_prompt_learning
 from heedful.models.encoding import needs_bos
 from heedful.models.loading import backend_for
-from heedful.perturbations import delusive, label_space, simplified
 from heedful.progress import transformers_bars_off
-from heedful.prompts.sources import InstructionSources
-from heedful.prompts.superni import ENCODING_NAMES
 from heedful.provenance import environment
 from heedful.rundir import RunDir
 from heedful.store import Store, content_hash
-from heedful.tasks.sampling import parse_budget, select_instances
 from heedful.tasks.spec import load_tasks
-from heedful.tasks.types import SPLITS, Task
+from heedful.tasks.types import Task
 from heedful.train.checkpoint import checkpoint_name
-from heedful.train.data import flatten_groups, render_examples, render_instruction_groups, tokenize_all
-from heedful.train.methods import METHODS, MethodConfig, apply_method, enable_gradient_checkpointing, is_peft
-from heedful.train.trainer import LoopConfig, make_accelerator, train_loop
+from heedful.train.config import TrainConfig
+from heedful.train.data import flatten_groups, tokenize_all
+from heedful.train.methods import apply_method, enable_gradient_checkpointing, is_peft
+from heedful.train.trainer import make_accelerator, train_loop
+from heedful.train.units import TrainUnit, UnitResult, plan_units, unit_examples, unit_instruction_groups
 
 log = logging.getLogger("heedful.train")
 
-SETTINGS: tuple[str, ...] = ("stl", "mtl")
-PERTURBATIONS: tuple[str, ...] = ("none", "simplified", "delusive")
 FINAL = "final"
-
-
-@dataclass
-class TrainConfig:
-    """Everything that determines a training run (stored with its results).
-
-    Defaults follow Tk-Instruct and Gupta 2023: SuperNI ``def+pos2`` prompts, 1024 source
-    and 128 target tokens, and (in ``loop``) learning rate 5e-5, 2 epochs, constant schedule.
-    """
-
-    model: str = "smollm2-135m-instruct"
-    tasks: str = ""
-    encoding: str = "def+pos2"
-    setting: str = "mtl"
-    budget: str = "all"
-    seed: int = 0
-    method: str = "full"
-    init_from: str | None = None
-    perturb: str = "none"
-    label_space_file: str | None = None
-    # Instruction spec (as ``heedful eval --instructions``) rendering each instance under
-    # every instruction instead of ``encoding``; ``instruction_kinds`` keeps only those kinds.
-    instructions: str | None = None
-    instruction_kinds: list[str] | None = None
-    train_split: str = "train"
-    max_source_length: int = 1024
-    max_target_length: int = 128
-    # optimisation (its seed is replaced by ``seed`` above: one seed per run)
-    loop: LoopConfig = field(default_factory=LoopConfig)
-    gradient_checkpointing: bool = False
-    dtype: str = "float32"
-    device: str = "cpu"
-    # PEFT
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
-    lora_target_modules: list[str] | None = None
-    num_virtual_tokens: int = 20
-    # evaluation at the end (and every ``eval_every`` optimizer steps)
-    evaluate: bool = True
-    eval_every: int | None = None
-    eval_instructions: str | None = None
-    eval_split: str = "test"
-    eval_limit: int | None = None
-    eval_max_new_tokens: int = 128
-    eval_batch_size: int = 8
-
-    def validate(self) -> None:
-        if self.setting not in SETTINGS:
-            raise HeedfulError(f"unknown setting '{self.setting}'; expected stl or mtl")
-        if self.method not in METHODS:
-            raise HeedfulError(f"unknown method '{self.method}'; expected one of {', '.join(METHODS)}")
-        if self.perturb not in PERTURBATIONS:
-            raise HeedfulError(f"unknown perturbation '{self.perturb}'; expected one of {', '.join(PERTURBATIONS)}")
-        if self.encoding not in ENCODING_NAMES:
-            raise HeedfulError(f"unknown encoding '{self.encoding}'; expected one of {', '.join(ENCODING_NAMES)}")
-        parse_budget(self.budget)
-        if self.train_split not in SPLITS:
-            raise HeedfulError(f"unknown train split '{self.train_split}'; expected one of {', '.join(SPLITS)}")
-        self.loop.validate()
-        if self.instructions and self.perturb != "none":
-            raise HeedfulError("--perturb alters --encoding prompts; it cannot be combined with --instructions")
-        if self.loop.kl_weight > 0 and not self.instructions:
-            raise HeedfulError("--kl-weight aligns instructions: give them with --instructions (two or more per task)")
-
-    def method_config(self) -> MethodConfig:
-        targets = tuple(self.lora_target_modules) if self.lora_target_modules else None
-        return MethodConfig(self.lora_r, self.lora_alpha, self.lora_dropout, targets, self.num_virtual_tokens)
-
-    def loop_config(self) -> LoopConfig:
-        return dataclasses.replace(self.loop, seed=self.seed)
-
-
-@dataclass(frozen=True)
-class TrainUnit:
-    """One model to train: ``name`` is its subfolder (``""`` for the MTL model)."""
-
-    name: str
-    tasks: tuple[Task, ...]
-
-
-@dataclass
-class UnitResult:
-    name: str
-    directory: Path
-    model_dir: Path
-    examples: int
-    steps: int
-    final_loss: float | None
-    eval_run_id: str | None = None
-    eval_summary: dict[str, Any] | None = None
-
-
-def plan_units(tasks: Sequence[Task], setting: str) -> list[TrainUnit]:
-    """STL: one unit per task (in its own folder); MTL: one unit on the mixture."""
-    if setting == "stl":
-        names = [t.name for t in tasks]
-        if len(set(names)) != len(names):
-            raise HeedfulError("STL needs distinct task names (one model folder per task)")
-        return [TrainUnit(_safe_name(t.name), (t,)) for t in tasks]
-    return [TrainUnit("", tuple(tasks))]
-
-
-def _safe_name(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-
-
-def perturbation(config: TrainConfig) -> Callable[[Task], Task] | None:
-    """The task transform of ``--perturb`` (Kung & Peng 2023), applied to training prompts."""
-    if config.perturb == "none":
-        return None
-
-    labels: dict[str, tuple[tuple[str, ...] | None, str]] = {}
-    if config.label_space_file:
-        labels = label_space.load_label_space_file(config.label_space_file)
-
-    def transform(task: Task) -> Task:
-        space, description = labels.get(task.name, (None, ""))
-        if config.perturb == "simplified":
-            return simplified.simplified_task(task, label_space=space, output_description=description or None)
-        return delusive.delusive_demonstrations(task, seed=config.seed, label_space=space)
-
-    return transform
-
-
-def unit_examples(unit: TrainUnit, config: TrainConfig, tokenizer: Any) -> list[Any]:
-    """The rendered training pairs of a unit: each task's train split cut to the budget."""
-    transform = perturbation(config)
-    examples = []
-    for task in unit.tasks:
-        chosen = _training_instances(task, config)
-        examples.extend(
-            render_examples(
-                task,
-                chosen,
-                config.encoding,
-                tokenizer=tokenizer,
-                max_source_length=config.max_source_length,
-                transform=transform,
-            )
-        )
-    return examples
-
-
-def _training_instances(task: Task, config: TrainConfig) -> list[Any]:
-    chosen = select_instances(task, config.train_split, config.budget, seed=config.seed)
-    if not chosen:
-        raise HeedfulError(f"task {task.name}: no training instances (split '{config.train_split}' is empty)")
-    return chosen
-
-
-def unit_instruction_groups(unit: TrainUnit, config: TrainConfig) -> list[list[Any]]:
-    """Per training instance, its prompts under every instruction of ``config.instructions``.
-
-    An instruction that cannot render some chosen instance of a task (a record for four
-    options on a three-option example) is left out for that whole task, as evaluation
-    does, so every group of a task has the same instructions.
-    """
-    sources = InstructionSources.parse(config.instructions or "", kinds=config.instruction_kinds)
-    groups: list[list[Any]] = []
-    for task in unit.tasks:
-        chosen = _training_instances(task, config)
-        per_instruction = []  # each usable instruction's example for every chosen instance
-        for instruction in sources.for_task(task):
-            try:
-                rendered = render_instruction_groups(task, chosen, [instruction])
-            except HeedfulError as err:
-                log.warning("instruction %s left out of training on %s: %s", instruction.id, task.name, err)
-                continue
-            per_instruction.append([example for [example] in rendered])
-        if not per_instruction:
-            raise HeedfulError(f"task {task.name}: no instruction of '{config.instructions}' renders its training instances")
-        groups.extend(list(group) for group in zip(*per_instruction))
-    return groups
-
 
 def _seed_everything(seed: int) -> None:
     import numpy as np

@@ -28,6 +28,7 @@ from heedful.errors import HeedfulError
 from heedful.progress import progress_bar
 from heedful.store import content_hash
 from heedful.train.checkpoint import TrainerState, is_fsdp, latest_checkpoint, load_checkpoint, save_checkpoint
+from heedful.train.config import LoopConfig
 from heedful.train.data import IGNORE_INDEX, Collator, Features, example_length, length_grouped_batches
 from heedful.train.losses import (
     alignment_loss,
@@ -41,72 +42,6 @@ from heedful.train.losses import (
 from heedful.train.methods import enable_gradient_checkpointing, is_gradient_checkpointing, is_peft
 
 log = logging.getLogger("heedful.train")
-
-SCHEDULES: tuple[str, ...] = ("constant", "linear")
-
-
-@dataclass
-class LoopConfig:
-    """Optimisation settings; defaults are Tk-Instruct's and Gupta 2023's.
-
-    ``epochs`` passes over the data (or ``max_steps`` optimizer steps, whichever ends
-    first); ``batch_size`` is per process; ``schedule`` ``constant`` or ``linear`` decay,
-    both after ``warmup_steps`` of linear warm-up; ``save_every`` writes a checkpoint
-    every N optimizer steps (one is always written at the end). ``loss`` ``output``
-    applies the output head at labelled positions only; ``naive`` uses the model's own
-    loss on full logits (needed under FSDP, whose sharded head cannot be called outside
-    the model's forward).
-
-    ``activation_checkpoint_every`` recomputes the activations of every N-th decoder
-    layer in the backward pass (1: every layer, 0: none). None picks 2 for full
-    fine-tuning: with parameters, gradients and AdamW's two moments already four copies
-    of the weights, the saved activations set the peak, and recomputing half the layers
-    cuts it by over a gigabyte for SmolLM2-135M at 8 x 256 tokens while costing about a
-    sixth more compute, which the output-only loss (no head at prompt positions) more
-    than pays back. PEFT methods keep every activation (None means 0 there): their
-    states are small and their speed is the point. A model that already checkpoints
-    (``gradient_checkpointing``) is left as it is.
-
-    ``kl_weight`` is Sun et al. 2023's λ: with instruction groups (one target under a
-    reference and paraphrased instructions) the loss is ``(1 - λ)·CE + λ·KL(paraphrase ‖
-    reference)``; 0 trains on every prompt with plain cross-entropy.
-    """
-
-    learning_rate: float = 5e-5
-    epochs: int = 2
-    max_steps: int | None = None
-    batch_size: int = 8
-    grad_accum: int = 1
-    schedule: str = "constant"
-    warmup_steps: int = 0
-    weight_decay: float = 0.0
-    max_grad_norm: float | None = 1.0
-    seed: int = 0
-    group_by_length: bool = True
-    save_every: int | None = None
-    keep_checkpoints: int = 2
-    mixed_precision: str = "no"
-    loss: str = "output"
-    activation_checkpoint_every: int | None = None
-    kl_weight: float = 0.0
-
-    def validate(self) -> None:
-        if self.schedule not in SCHEDULES:
-            raise HeedfulError(f"unknown schedule '{self.schedule}'; expected one of {', '.join(SCHEDULES)}")
-        if self.loss not in ("output", "naive"):
-            raise HeedfulError(f"unknown loss '{self.loss}'; expected 'output' or 'naive'")
-        for name in ("epochs", "batch_size", "grad_accum"):
-            if getattr(self, name) < 1:
-                raise HeedfulError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.activation_checkpoint_every is not None and self.activation_checkpoint_every < 0:
-            raise HeedfulError(
-                f"activation_checkpoint_every must be 0 (off) or more, got {self.activation_checkpoint_every}"
-            )
-        if self.learning_rate <= 0:
-            raise HeedfulError(f"learning_rate must be positive, got {self.learning_rate}")
-        if not 0.0 <= self.kl_weight <= 1.0:
-            raise HeedfulError(f"kl_weight must be between 0 and 1, got {self.kl_weight}")
-
 
 @dataclass
 class LoopResult:
