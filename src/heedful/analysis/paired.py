@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from heedful.analysis.grouping import OVERALL, bootstrap_weights, group_records, stream_rng
+from heedful.analysis.grouping import OVERALL, KindData, bootstrap_weights, group_records, stream_rng
 from heedful.errors import HeedfulError
 
 if TYPE_CHECKING:
@@ -110,80 +110,65 @@ def observed_vs_unobserved(
     if n_bootstrap < 1:
         raise HeedfulError(f"n_bootstrap must be at least 1, got {n_bootstrap}")
     grouped = group_records(records)
-    results: list[PairedComparison] = []
-    pooled: list[tuple[np.ndarray, float, float]] = []
-    replicates: list[np.ndarray] = []  # per task: bootstrap replicates of its mean difference
-    for task in sorted(grouped):
-        kinds = grouped[task]
-        if a not in kinds or b not in kinds:
-            continue
-        da, db = kinds[a], kinds[b]
-        a_by_inst = dict(zip(da.instances, da.instance_mean()))
-        b_by_inst = dict(zip(db.instances, db.instance_mean()))
-        common = [i for i in da.instances if i in b_by_inst]
-        diffs = np.array([a_by_inst[i] - b_by_inst[i] for i in common])
-        mean_a, mean_b = float(np.mean(da.phrasing_acc())), float(np.mean(db.phrasing_acc()))
-        low = high = float("nan")
-        if len(common) == 0:
-            p_perm, exact, mean_diff = float("nan"), False, float("nan")
-        else:
-            p_perm, exact = _sign_flip_pvalue(
-                diffs, np.full(len(diffs), 1 / len(diffs)), n_permutations, stream_rng(seed, task, a, b)
-            )
-            mean_diff = float(np.mean(diffs))
-            pooled.append((diffs, mean_a, mean_b))
-            boot = bootstrap_weights(len(diffs), n_bootstrap, stream_rng(seed, task, a, b, "ci")) @ diffs / len(diffs)
-            replicates.append(boot)
-            low, high = (float(v) for v in np.percentile(boot, [2.5, 97.5]))
-        results.append(
-            PairedComparison(
-                task=task,
-                kind_a=a,
-                kind_b=b,
-                mean_a=mean_a,
-                mean_b=mean_b,
-                delta=mean_a - mean_b,
-                n_examples=len(common),
-                mean_difference=mean_diff,
-                p_permutation=p_perm,
-                p_wilcoxon=_wilcoxon(diffs),
-                n_permutations=n_permutations,
-                exact=exact,
-                ci_low=low,
-                ci_high=high,
-            )
-        )
-    if not results:
+    per_task = [
+        _paired_task(task, grouped[task][a], grouped[task][b], a, b, n_permutations, n_bootstrap, seed)
+        for task in sorted(grouped)
+        if a in grouped[task] and b in grouped[task]
+    ]
+    if not per_task:
         found = sorted({k for kinds in grouped.values() for k in kinds})
         raise HeedfulError(f"no task has both kinds '{a}' and '{b}' (kinds found: {', '.join(found)})")
-    if pooled:
-        diffs = np.concatenate([d for d, _, _ in pooled])
-        # Each task's instances share 1/n_task of its weight, so every task counts equally.
-        weights = np.concatenate([np.full(len(d), 1 / (len(d) * len(pooled))) for d, _, _ in pooled])
-        p_perm, exact = _sign_flip_pvalue(diffs, weights, n_permutations, stream_rng(seed, OVERALL, a, b))
-        mean_a = float(np.mean([ma for _, ma, _ in pooled]))
-        mean_b = float(np.mean([mb for _, _, mb in pooled]))
-        results.append(
-            PairedComparison(
-                task=OVERALL,
-                kind_a=a,
-                kind_b=b,
-                mean_a=mean_a,
-                mean_b=mean_b,
-                delta=mean_a - mean_b,
-                n_examples=len(diffs),
-                mean_difference=float(np.sum(weights * diffs)),
-                p_permutation=p_perm,
-                p_wilcoxon=_wilcoxon(diffs),
-                n_permutations=n_permutations,
-                exact=exact,
-                # Tasks are resampled independently: the row-wise mean is stratified by task.
-                ci_low=float(np.percentile(np.mean(replicates, axis=0), 2.5)),
-                ci_high=float(np.percentile(np.mean(replicates, axis=0), 97.5)),
-                n_tasks=len(pooled),
-            )
-        )
+    results = [row for row, _, _ in per_task]
+    scored = [(diffs, boot, row) for row, diffs, boot in per_task if len(diffs)]
+    if scored:
+        results.append(_paired_overall(scored, a, b, n_permutations, seed))
     return results
+
+
+def _paired_task(
+    task: str, da: KindData, db: KindData, a: str, b: str, n_permutations: int, n_bootstrap: int, seed: int
+) -> tuple[PairedComparison, np.ndarray, np.ndarray]:
+    """One task's comparison, its paired differences and the bootstrap replicates of their mean."""
+    b_by_inst = dict(zip(db.instances, db.instance_mean()))
+    a_by_inst = dict(zip(da.instances, da.instance_mean()))
+    common = [i for i in da.instances if i in b_by_inst]
+    diffs = np.array([a_by_inst[i] - b_by_inst[i] for i in common])
+    mean_a, mean_b = float(np.mean(da.phrasing_acc())), float(np.mean(db.phrasing_acc()))
+    p_perm, exact, mean_diff, low, high = float("nan"), False, float("nan"), float("nan"), float("nan")
+    boot = np.zeros(0)
+    if len(common):
+        weights = np.full(len(diffs), 1 / len(diffs))
+        p_perm, exact = _sign_flip_pvalue(diffs, weights, n_permutations, stream_rng(seed, task, a, b))
+        mean_diff = float(np.mean(diffs))
+        boot = bootstrap_weights(len(diffs), n_bootstrap, stream_rng(seed, task, a, b, "ci")) @ diffs / len(diffs)
+        low, high = (float(v) for v in np.percentile(boot, [2.5, 97.5]))
+    row = PairedComparison(
+        task=task, kind_a=a, kind_b=b, mean_a=mean_a, mean_b=mean_b, delta=mean_a - mean_b,
+        n_examples=len(common), mean_difference=mean_diff, p_permutation=p_perm, p_wilcoxon=_wilcoxon(diffs),
+        n_permutations=n_permutations, exact=exact, ci_low=low, ci_high=high,
+    )
+    return row, diffs, boot
+
+
+def _paired_overall(
+    scored: list[tuple[np.ndarray, np.ndarray, PairedComparison]], a: str, b: str, n_permutations: int, seed: int
+) -> PairedComparison:
+    """Every task weighs the same: in the means, the test statistic and the (task-stratified) interval."""
+    diffs = np.concatenate([d for d, _, _ in scored])
+    # Each task's instances share 1/n_task of its weight, so every task counts equally.
+    weights = np.concatenate([np.full(len(d), 1 / (len(d) * len(scored))) for d, _, _ in scored])
+    p_perm, exact = _sign_flip_pvalue(diffs, weights, n_permutations, stream_rng(seed, OVERALL, a, b))
+    mean_a = float(np.mean([row.mean_a for _, _, row in scored]))
+    mean_b = float(np.mean([row.mean_b for _, _, row in scored]))
+    # Tasks are resampled independently: the row-wise mean of their replicates is stratified by task.
+    replicates = np.mean([boot for _, boot, _ in scored], axis=0)
+    return PairedComparison(
+        task=OVERALL, kind_a=a, kind_b=b, mean_a=mean_a, mean_b=mean_b, delta=mean_a - mean_b,
+        n_examples=len(diffs), mean_difference=float(np.sum(weights * diffs)), p_permutation=p_perm,
+        p_wilcoxon=_wilcoxon(diffs), n_permutations=n_permutations, exact=exact,
+        ci_low=float(np.percentile(replicates, 2.5)), ci_high=float(np.percentile(replicates, 97.5)),
+        n_tasks=len(scored),
+    )
 
 
 def render_paired_table(rows: Sequence[Mapping[str, Any]], *, title: str | None = None) -> Table:

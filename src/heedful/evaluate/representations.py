@@ -7,12 +7,12 @@ vector belongs to exactly the prompt an evaluation with the same config scores.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from heedful.evaluate.config import EvalConfig
 from heedful.evaluate.runner import plan_work
+from heedful.models.types import Backend
 from heedful.progress import progress_bar
 from heedful.tasks.spec import load_tasks
 
@@ -28,7 +28,7 @@ class PromptLabel:
 
 
 def first_token_representations(
-    config: EvalConfig, backend: Any, *, layer: int = -2, show_progress: bool = True
+    config: EvalConfig, backend: Backend, *, layer: int = -2, show_progress: bool = True
 ) -> tuple[np.ndarray, list[PromptLabel], dict[str, int]]:
     """``(vectors [n, hidden], their labels, skipped)`` for the prompts of ``config``.
 

@@ -23,6 +23,7 @@ from heedful.evaluate.config import EvalConfig
 from heedful.evaluate.metrics import score_generation
 from heedful.io import write_json_atomic, write_jsonl_atomic
 from heedful.models import ChoiceRequest, load_model
+from heedful.models.types import Backend
 from heedful.perturbations.label_space import load_label_space_file
 from heedful.perturbations.variants import parse_perturbation, perturbed_variants
 from heedful.progress import progress_bar
@@ -115,7 +116,7 @@ def build_work(
     return items, dict(skipped)
 
 
-def plan_work(tasks: Sequence[Task], config: EvalConfig, backend: Any) -> tuple[list[WorkItem], dict[str, int]]:
+def plan_work(tasks: Sequence[Task], config: EvalConfig, backend: Backend) -> tuple[list[WorkItem], dict[str, int]]:
     """:func:`build_work` for ``config``'s instructions, chat-wrapped for ``backend`` if asked."""
     sources = InstructionSources.parse(config.instructions, kinds=config.kinds, collections=config.collections)
     return build_work(tasks, sources, config, chat_wrap=chat_wrapper(backend) if config.chat else None)
@@ -147,7 +148,7 @@ def assign_keys(items: Sequence[WorkItem], config: EvalConfig) -> None:
             item.key = content_hash(ident, method, item.example.prompt)
 
 
-def compute_outputs(backend: Any, items: Sequence[WorkItem], config: EvalConfig) -> dict[str, dict[str, Any]]:
+def compute_outputs(backend: Backend, items: Sequence[WorkItem], config: EvalConfig) -> dict[str, dict[str, Any]]:
     """Run the model on ``items`` (all missing from the cache); returns key -> output payload."""
     out: dict[str, dict[str, Any]] = {}
     choice_items = [it for it in items if it.continuations is not None]
@@ -284,7 +285,7 @@ def evaluate(
     config: EvalConfig,
     out_dir: str | Path,
     *,
-    backend: Any | None = None,
+    backend: Backend | None = None,
     show_progress: bool = True,
     chunk_size: int | None = None,
 ) -> EvalResult:
@@ -364,7 +365,7 @@ def evaluate(
     return EvalResult(run_id, out, records, summary, len(pending), skipped)
 
 
-def chat_wrapper(backend: Any) -> Callable[[str], str]:
+def chat_wrapper(backend: Backend) -> Callable[[str], str]:
     tokenizer = backend.tokenizer
     if getattr(tokenizer, "chat_template", None) is None:
         raise HeedfulError(f"model {backend.name} has no chat template: drop --chat")

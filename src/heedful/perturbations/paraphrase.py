@@ -27,10 +27,10 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
 
 from heedful.errors import HeedfulError
 from heedful.models import load_model
+from heedful.models.types import Backend
 from heedful.perturbations.closest import DEFAULT_EMBEDDING_MODEL, instruction_text, similarities
 from heedful.prompts.builtin import encoding_instruction
 from heedful.prompts.instruction import Instruction
@@ -73,7 +73,7 @@ def clean_candidate(text: str) -> str:
     return text.strip()
 
 
-def local_generator(backend: Any, *, max_new_tokens: int = 256, temperature: float = 0.9, top_p: float = 0.95) -> Generator:
+def local_generator(backend: Backend, *, max_new_tokens: int = 256, temperature: float = 0.9, top_p: float = 0.95) -> Generator:
     """Sample candidates from a loaded heedful causal backend with its chat template."""
     import torch
 
@@ -148,7 +148,7 @@ def generate_paraphrases(
     seed: int,
     task: Task | None = None,
     label_space: Sequence[str] | None = None,
-    backend: Any | None = None,
+    backend: Backend | None = None,
     endpoint: str | None = None,
     model_name: str | None = None,
     threshold: float = 0.7,

@@ -233,62 +233,57 @@ def run_training(
         if resume and done_file.is_file():
             results.append(UnitResult(**_load_unit(done_file)))
             continue
-        model, tokenizer, seq2seq = load_for_training(config, unit)
-        groups: list[list[int]] | None = None
-        if config.instructions:
-            examples, groups = flatten_groups(unit_instruction_groups(unit, config))
-        else:
-            examples = unit_examples(unit, config, tokenizer)
-        features = tokenize_all(
-            examples,
-            tokenizer,
-            is_seq2seq=seq2seq,
-            max_source_length=config.max_source_length,
-            max_target_length=config.max_target_length,
-            add_bos=not seq2seq and needs_bos(model.config),
-        )
-        step_hook = on_step
-        if config.evaluate and config.eval_every:
-            step_hook = _periodic_eval(config, unit, model, tokenizer, seq2seq, unit_dir, out, accelerator, on_step)
-        loop = train_loop(
-            model,
-            tokenizer,
-            features,
-            config.loop_config(),
-            unit_dir / "checkpoints",
-            is_seq2seq=seq2seq,
-            accelerator=accelerator,
-            resume=resume,
-            on_step=step_hook,
-            show_progress=show_progress,
-            groups=groups,
-        )
-        trained = accelerator.unwrap_model(model)
-        result = UnitResult(
-            name=unit.name or "mtl",
-            directory=unit_dir,
-            model_dir=unit_dir / FINAL,
-            examples=len(features),
-            steps=loop.state.step,
-            final_loss=loop.state.losses[-1] if loop.state.losses else None,
-        )
-        if accelerator.is_main_process:
-            save_final(trained, tokenizer, unit_dir / FINAL)
-            if config.evaluate:
-                evaluation = evaluate_unit(
-                    config, unit, trained, tokenizer, seq2seq, unit_dir, show_progress, weights=unit_dir / FINAL
-                )
-                result.eval_run_id, result.eval_summary = evaluation.run_id, evaluation.summary
-                if unit_dir != out:  # STL: gather every task's records in the run's store
-                    _mirror_eval(RunDir(out).store, RunDir(unit_dir).store, evaluation)
-            write_json_atomic(done_file, _dump_unit(result))
-        accelerator.wait_for_everyone()
-        accelerator.free_memory()
-        results.append(result)
+        results.append(_train_unit(config, unit, unit_dir, out, accelerator, resume, show_progress, on_step))
     if accelerator.is_main_process:
         with Store(RunDir(out).store) as store:
             store.finish_run(run_id)
     return results
+
+
+def _train_unit(
+    config: TrainConfig, unit: TrainUnit, unit_dir: Path, out: Path, accelerator: Any, resume: bool,
+    show_progress: bool, on_step: Callable[[Any], None] | None,
+) -> UnitResult:
+    """Load, train, save and evaluate one unit; its ``unit.json`` marks it done."""
+    model, tokenizer, seq2seq = load_for_training(config, unit)
+    groups: list[list[int]] | None = None
+    if config.instructions:
+        examples, groups = flatten_groups(unit_instruction_groups(unit, config))
+    else:
+        examples = unit_examples(unit, config, tokenizer)
+    features = tokenize_all(
+        examples, tokenizer, is_seq2seq=seq2seq, max_source_length=config.max_source_length,
+        max_target_length=config.max_target_length, add_bos=not seq2seq and needs_bos(model.config),
+    )
+    step_hook = on_step
+    if config.evaluate and config.eval_every:
+        step_hook = _periodic_eval(config, unit, model, tokenizer, seq2seq, unit_dir, out, accelerator, on_step)
+    loop = train_loop(
+        model, tokenizer, features, config.loop_config(), unit_dir / "checkpoints", is_seq2seq=seq2seq,
+        accelerator=accelerator, resume=resume, on_step=step_hook, show_progress=show_progress, groups=groups,
+    )
+    trained = accelerator.unwrap_model(model)
+    result = UnitResult(
+        name=unit.name or "mtl",
+        directory=unit_dir,
+        model_dir=unit_dir / FINAL,
+        examples=len(features),
+        steps=loop.state.step,
+        final_loss=loop.state.losses[-1] if loop.state.losses else None,
+    )
+    if accelerator.is_main_process:
+        save_final(trained, tokenizer, unit_dir / FINAL)
+        if config.evaluate:
+            evaluation = evaluate_unit(
+                config, unit, trained, tokenizer, seq2seq, unit_dir, show_progress, weights=unit_dir / FINAL
+            )
+            result.eval_run_id, result.eval_summary = evaluation.run_id, evaluation.summary
+            if unit_dir != out:  # STL: gather every task's records in the run's store
+                _mirror_eval(RunDir(out).store, RunDir(unit_dir).store, evaluation)
+        write_json_atomic(RunDir(unit_dir).unit, _dump_unit(result))
+    accelerator.wait_for_everyone()
+    accelerator.free_memory()
+    return result
 
 
 def _periodic_eval(
