@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -12,6 +12,7 @@ from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaLis
 from heedful.errors import HeedfulError
 from heedful.models.batching import pad_left, pad_right, run_sorted
 from heedful.models.encoding import PairEncoder
+from heedful.models.requests import EncodedRequest
 from heedful.models.sun2023 import option_probabilities
 from heedful.models.types import ChoiceRequest, Progress
 
@@ -114,6 +115,26 @@ class HFBackend:
                 f"{self.max_length}-token context (use truncation 'left' to cut it)"
             )
         return ids[-budget:], True
+
+    def _encode_requests(
+        self, requests: Sequence[ChoiceRequest], *, context_budget: Callable[[int], int]
+    ) -> list[EncodedRequest]:
+        """Token ids of each request (lm-eval's encoding), contexts cut to ``context_budget(longest option)``."""
+        work: list[EncodedRequest] = []
+        n_cut = 0
+        for i, req in enumerate(requests):
+            where = f"request {i}"
+            ctx, conts = self.encoder.encode_request(req.context, req.continuations, where)
+            longest = max(len(c) for c in conts)
+            if longest > self.max_length:
+                raise HeedfulError(
+                    f"{where}: an option is {longest} tokens, longer than the {self.max_length}-token context"
+                )
+            ctx, cut = self._fit(ctx, context_budget(longest), where)
+            n_cut += cut
+            work.append(EncodedRequest(ctx, conts, req.continuations))
+        self._note_truncated(n_cut)
+        return work
 
     def _note_truncated(self, n: int) -> None:
         if n:

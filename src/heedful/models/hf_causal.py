@@ -111,21 +111,8 @@ class CausalBackend(HFBackend):
         lm-evaluation-harness (see :mod:`heedful.models.encoding`); a prompt too long for
         the context loses its oldest tokens so that prompt plus longest option fit.
         """
-        work: list[EncodedRequest] = []
-        n_cut = 0
-        for i, req in enumerate(requests):
-            where = f"request {i}"
-            ctx, conts = self.encoder.encode_request(req.context, req.continuations, where)
-            longest = max(len(c) for c in conts)
-            if longest > self.max_length:
-                raise HeedfulError(
-                    f"{where}: an option is {longest} tokens, longer than the {self.max_length}-token context"
-                )
-            # The model reads context + continuation minus its last token (lm-eval's window).
-            ctx, cut = self._fit(ctx, self.max_length + 1 - longest, where)
-            n_cut += cut
-            work.append(EncodedRequest(ctx, conts, req.continuations))
-        self._note_truncated(n_cut)
+        # The model reads context + continuation minus its last token (lm-eval's window).
+        work = self._encode_requests(requests, context_budget=lambda longest: self.max_length + 1 - longest)
         run = self._score_shared_prefix if self.shared_prefix else self._score_per_option
         return run_sorted(work, length=lambda w: w.length, batch_size=batch_size, run_batch=run, progress=progress)
 

@@ -9,7 +9,6 @@ import numpy as np
 import torch
 from transformers.modeling_outputs import BaseModelOutput
 
-from heedful.errors import HeedfulError
 from heedful.models.backend import HFBackend, is_prompt_learning
 from heedful.models.batching import pad_right, run_sorted
 from heedful.models.hf_causal import _pick_layer, token_logprobs
@@ -45,20 +44,8 @@ class Seq2SeqBackend(HFBackend):
         tokenizer's special tokens (T5 appends ``</s>``) and keeps its last
         ``max_length`` tokens; continuations are encoded without special tokens.
         """
-        work: list[EncodedRequest] = []
-        n_cut = 0
-        for i, req in enumerate(requests):
-            where = f"request {i}"
-            ctx, conts = self.encoder.encode_request(req.context, req.continuations, where)
-            longest = max(len(c) for c in conts)
-            if longest > self.max_length:
-                raise HeedfulError(
-                    f"{where}: an option is {longest} tokens, longer than the {self.max_length}-token context"
-                )
-            ctx, cut = self._fit(ctx, self.max_length, where)
-            n_cut += cut
-            work.append(EncodedRequest(ctx, conts, req.continuations))
-        self._note_truncated(n_cut)
+        # The encoder reads the context, the decoder the options: separate budgets.
+        work = self._encode_requests(requests, context_budget=lambda longest: self.max_length)
         return run_sorted(work, length=lambda w: w.length, batch_size=batch_size, run_batch=self._score, progress=progress)
 
     def _score(self, batch: list[EncodedRequest]) -> list[ChoiceScores]:
