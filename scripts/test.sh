@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--latest" ]; then
   shift
-  export HEEDFUL_VENV="${HEEDFUL_VENV:-.venv-latest}"
+  export HEEDFUL_VENV="${HEEDFUL_VENV:-.venv-latest}" HEEDFUL_LATEST=1
   bash scripts/setup-env.sh --latest
   # Version pins, lower-cased, without local build labels (+cpu); pip's own tools left out.
   pins() { grep -E '^[A-Za-z0-9_.-]+==' "$1" | tr 'A-Z_' 'a-z-' | sed -E 's/\+[a-z0-9.]+$//' | grep -vE '^(pip|setuptools|wheel)==' | sort; }
