@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from heedful.errors import HeedfulError
-from heedful.models import ChoiceRequest
+from heedful.models import ChoiceRequest, hf_causal
 from heedful.models.hf_causal import CausalBackend
 
 REQUESTS = [
@@ -92,11 +92,13 @@ class _CacheIgnored(torch.nn.Module):
 
 
 def test_a_model_that_ignores_the_cache_is_scored_per_option_with_one_warning(
-    causal_tokenizer, tiny_llama, caplog
+    causal_tokenizer, tiny_llama, caplog, monkeypatch
 ) -> None:
     model = _CacheIgnored(tiny_llama(len(causal_tokenizer)))
+    monkeypatch.setattr(hf_causal, "_WARNED", set())
     with caplog.at_level(logging.WARNING, logger="heedful.models"):
         backend = CausalBackend(model, causal_tokenizer, name="ignores-cache")
+        CausalBackend(model, causal_tokenizer, name="again")  # a second backend in the run: no second warning
         results = backend.loglikelihoods(REQUESTS, batch_size=4)
     assert not backend.shared_prefix
     [warning] = [r.getMessage() for r in caplog.records]

@@ -24,6 +24,7 @@ def _base_model(model: Any) -> Any:
 
 log = logging.getLogger("heedful.models")
 
+_WARNED: set[str] = set()
 # transformers 5.24 renamed ``past_key_values`` to ``cache`` (argument and output field).
 _CACHE_KEYWORDS = ("cache", "past_key_values")
 
@@ -96,7 +97,8 @@ class CausalBackend(HFBackend):
         super().__init__(model, tokenizer, **kwargs)
         self._cache_keyword, reason = cache_keyword(model)
         self.shared_prefix = self._cache_keyword is not None
-        if not self.shared_prefix:
+        if not self.shared_prefix and reason not in _WARNED:
+            _WARNED.add(reason)  # once per process: a training run builds a backend per evaluation
             log.warning("scoring one sequence per option (slower): %s", reason)
         params = inspect.signature(_base_model(model).forward).parameters
         self._logits_to_keep = "logits_to_keep" in params and not is_prompt_learning(model)
