@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Create the venv and install heedful with everything the main job and the tests need.
 #
-#   bash scripts/setup-env.sh            # .venv: exactly requirements/lock.txt (what CI tests)
-#   bash scripts/setup-env.sh --latest   # .venv-latest: the newest releases pyproject.toml allows
+#   bash scripts/setup-env.sh            # $HEEDFUL_VENV or .venv: exactly requirements/lock.txt (what CI tests)
+#   bash scripts/setup-env.sh --latest   # $HEEDFUL_LATEST_VENV or .venv-latest: the newest releases
+#                                        # pyproject.toml allows (never the locked venv)
 #
 # The locked venv is keyed by the lock, pyproject.toml and this script: when one changes,
 # the venv is rebuilt from scratch, so it never keeps packages the lock dropped.
@@ -10,14 +11,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=locked
 if [ "${1:-}" = "--latest" ]; then MODE=latest; fi
-if [ "$MODE" = latest ]; then VENV="${HEEDFUL_VENV:-.venv-latest}"; else VENV="${HEEDFUL_VENV:-.venv}"; fi
+if [ "$MODE" = latest ]; then VENV="${HEEDFUL_LATEST_VENV:-.venv-latest}"; else VENV="${HEEDFUL_VENV:-.venv}"; fi
 PY="${PYTHON:-python3}"
 stamp="$VENV/.heedful-installed"
-want="$(cat pyproject.toml requirements/*.txt scripts/setup-env.sh | sha256sum | cut -d' ' -f1)"
+want="$MODE-$(cat pyproject.toml requirements/*.txt scripts/setup-env.sh | sha256sum | cut -d' ' -f1)"
 if [ "$MODE" = locked ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
-if [ -f "$stamp" ] && [ "$MODE" = locked ]; then
+if [ -f "$stamp" ] && [ "$MODE" = locked ]; then  # made by this script: safe to rebuild
   echo "setup: the lock changed; rebuilding $VENV" >&2
   rm -rf "$VENV"
 fi

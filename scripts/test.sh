@@ -2,13 +2,13 @@
 # The test suite: set up the venv, then pytest (unit tests and SmolLM2 integration tests).
 #
 #   bash scripts/test.sh            # against requirements/lock.txt, as CI does
-#   bash scripts/test.sh --latest   # against the newest releases pyproject.toml allows (in .venv-latest)
+#   bash scripts/test.sh --latest   # against the newest releases pyproject.toml allows ($HEEDFUL_LATEST_VENV or .venv-latest)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--latest" ]; then
   shift
-  export HEEDFUL_VENV="${HEEDFUL_VENV:-.venv-latest}" HEEDFUL_LATEST=1
-  bash scripts/setup-env.sh --latest
+  export HEEDFUL_VENV="${HEEDFUL_LATEST_VENV:-.venv-latest}" HEEDFUL_LATEST=1
+  HEEDFUL_LATEST_VENV="$HEEDFUL_VENV" bash scripts/setup-env.sh --latest
   # Version pins, lower-cased, without local build labels (+cpu); pip's own tools left out.
   pins() { grep -E '^[A-Za-z0-9_.-]+==' "$1" | tr 'A-Z_' 'a-z-' | sed -E 's/\+[a-z0-9.]+$//' | grep -vE '^(pip|setuptools|wheel)==' | sort; }
   changed="$(comm -13 <({ pins requirements/lock.txt; pins requirements/no-deps.txt; } | sort) <(pins "$HEEDFUL_VENV/.heedful-freeze.txt") || true)"

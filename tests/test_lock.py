@@ -6,11 +6,11 @@ A change to pyproject.toml without `bash scripts/lock.sh` fails here, not on a u
 from __future__ import annotations
 
 import os
+import tomllib
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pytest
-import tomllib
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version

@@ -63,5 +63,6 @@ def main() -> None:
     except _ABORTS:
         sys.exit(130)
 
+
 if __name__ == "__main__":
     main()

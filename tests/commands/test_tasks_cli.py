@@ -192,3 +192,19 @@ def test_a_catastrophic_extract_pattern_is_a_one_line_error_within_5_s(tmp_path:
     assert time.monotonic() - start < 5
     _one_line_error(proc, f"{collection}:2")
     assert "evil/1" in proc.stderr
+
+
+def test_an_instruction_that_does_not_fit_is_skipped_as_eval_skips_it(tmp_path: Path, own_tasks: Path) -> None:
+    collection = tmp_path / "coll.jsonl"
+    base = {"task": "colors", "kind": "observed", "collection": "x"}
+    collection.write_text(
+        json.dumps({**base, "id": "fits", "template": "Q: {input}"}) + "\n"
+        + json.dumps({**base, "id": "needs-options", "template": "{input} {choiceA}", "choice_fields": "choice{letter}",
+                      "task": "capitals"}) + "\n",
+        encoding="utf-8",
+    )
+    proc = heedful("tasks", "show", f"jsonl:{own_tasks}", "--instructions", str(collection), "--json")
+    assert proc.returncode == 0, proc.stderr
+    shown = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [(r["task"], r["instruction_id"]) for r in shown] == [("colors", "fits")]
+    assert "skipped instruction needs-options for task capitals" in proc.stderr

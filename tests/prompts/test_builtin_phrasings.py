@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import math
 import re
+import tomllib
 from collections import defaultdict
 from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from heedful.errors import HeedfulError
 from heedful.prompts.collection import load_collection

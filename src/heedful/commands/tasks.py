@@ -70,14 +70,21 @@ def _examples(
         if not instances:
             raise HeedfulError(f"task {task.name}: no instances in split '{split}'")
         exclude = {inst.id for inst in instances}
+        demos = {
+            inst.id: sample_demonstrations(task, shots, seed=seed + hash_seed(inst.id), exclude_ids=exclude)
+            for inst in instances
+        } if shots else {}
         for instruction in instructions:
-            for inst in instances:
-                demos = (
-                    sample_demonstrations(task, shots, seed=seed + hash_seed(inst.id), exclude_ids=exclude)
-                    if shots
-                    else ()
-                )
-                yield instruction, render_example(instruction, task, inst, demos)
+            try:
+                examples = [render_example(instruction, task, inst, demos.get(inst.id, ())) for inst in instances]
+            except HeedfulError as err:
+                if instruction_id is not None:  # the one instruction asked for: its misfit is the answer
+                    raise
+                # As eval (--on-unfit skip): a record that does not fit one instance is dropped for the task.
+                typer.echo(f"skipped instruction {instruction.id} for task {task.name}: {err}", err=True)
+                continue
+            for example in examples:
+                yield instruction, example
 
 
 @app.command("show")

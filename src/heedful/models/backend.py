@@ -224,11 +224,11 @@ class HFBackend:
         for row in rows:
             new: list[int] = []
             row_scores: list[torch.Tensor] = []
-            prompt = torch.tensor([row], device=dev)
             while len(new) < max_new_tokens:
                 with torch.inference_mode():
                     if self.is_seq2seq:
-                        out = self.model(input_ids=prompt, decoder_input_ids=torch.tensor([start + new], device=dev))
+                        decoder_ids = torch.tensor([start + new], device=dev)
+                        out = self.model(input_ids=torch.tensor([row], device=dev), decoder_input_ids=decoder_ids)
                     else:
                         out = self.model(input_ids=torch.tensor([row + new], device=dev))
                 logits = out.logits[0, -1].float()
@@ -240,8 +240,8 @@ class HFBackend:
                     break
             tokens.append(new)
             steps.append(row_scores)
-        if not scores:
-            return tokens, None
+        if not scores or max_new_tokens < 1:
+            return tokens, (() if scores else None)
         # As generate's scores: one [batch, vocab] tensor per step (rows that ended early hold zeros).
         n_steps = max(len(s) for s in steps)
         zeros = torch.zeros_like(steps[0][0])

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import os
 import random
 import shutil
@@ -50,9 +49,8 @@ from heedful.train.methods import apply_method, enable_gradient_checkpointing, i
 from heedful.train.trainer import make_accelerator, train_loop
 from heedful.train.units import TrainUnit, UnitResult, plan_units, unit_examples, unit_instruction_groups
 
-log = logging.getLogger("heedful.train")
-
 FINAL = "final"
+
 
 def _seed_everything(seed: int) -> None:
     import numpy as np
@@ -150,7 +148,6 @@ def evaluate_unit(
     unit: TrainUnit,
     model: Any,
     tokenizer: Any,
-    seq2seq: bool,
     eval_dir: Path,
     show_progress: bool,
     *,
@@ -275,7 +272,7 @@ def _train_unit(
         save_final(trained, tokenizer, unit_dir / FINAL)
         if config.evaluate:
             evaluation = evaluate_unit(
-                config, unit, trained, tokenizer, seq2seq, unit_dir, show_progress, weights=unit_dir / FINAL
+                config, unit, trained, tokenizer, unit_dir, show_progress, weights=unit_dir / FINAL
             )
             result.eval_run_id, result.eval_summary = evaluation.run_id, evaluation.summary
             if unit_dir != out:  # STL: gather every task's records in the run's store
@@ -302,7 +299,7 @@ def _periodic_eval(
         if state.step % config.eval_every == 0 and accelerator.is_main_process:
             name = checkpoint_name(state.step)
             evaluation = evaluate_unit(
-                config, unit, model, tokenizer, seq2seq, unit_dir / f"eval-{name}", False,
+                config, unit, model, tokenizer, unit_dir / f"eval-{name}", False,
                 weights=unit_dir / "checkpoints" / name,
             )
             _mirror_eval(RunDir(out).store, RunDir(unit_dir / f"eval-{name}").store, evaluation)

@@ -43,6 +43,7 @@ from heedful.train.methods import enable_gradient_checkpointing, is_gradient_che
 
 log = logging.getLogger("heedful.train")
 
+
 @dataclass
 class LoopResult:
     state: TrainerState
