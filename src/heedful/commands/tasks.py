@@ -17,7 +17,7 @@ import typer
 
 from heedful.commands import options as opt
 from heedful.errors import HeedfulError
-from heedful.prompts.demos import hash_seed, render_example, sample_demonstrations
+from heedful.prompts.demos import demonstrations_for, render_example
 from heedful.prompts.instruction import Instruction
 from heedful.prompts.sources import InstructionSources
 from heedful.prompts.types import RenderedExample
@@ -69,11 +69,7 @@ def _examples(
         instances = select_instances(task, split, budget=limit, seed=seed)
         if not instances:
             raise HeedfulError(f"task {task.name}: no instances in split '{split}'")
-        exclude = {inst.id for inst in instances}
-        demos = {
-            inst.id: sample_demonstrations(task, shots, seed=seed + hash_seed(inst.id), exclude_ids=exclude)
-            for inst in instances
-        } if shots else {}
+        demos = demonstrations_for(task, instances, shots, seed)
         for instruction in instructions:
             try:
                 examples = [render_example(instruction, task, inst, demos.get(inst.id, ())) for inst in instances]

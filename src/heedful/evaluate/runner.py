@@ -27,7 +27,7 @@ from heedful.models.types import Backend
 from heedful.perturbations.label_space import load_label_space_file
 from heedful.perturbations.variants import parse_perturbation, perturbed_variants
 from heedful.progress import progress_bar
-from heedful.prompts.demos import continuation_strings, hash_seed, render_example, sample_demonstrations
+from heedful.prompts.demos import continuation_strings, demonstrations_for, render_example
 from heedful.prompts.instruction import Instruction
 from heedful.prompts.sources import InstructionSources
 from heedful.prompts.types import RenderedExample
@@ -76,13 +76,7 @@ def build_work(
             log.warning("task %s: no instruction of '%s' applies to it; skipped", task.name, config.instructions)
             skipped[f"{task.name}/*"] += len(instances)
             continue
-        demos_for: dict[str, list[Instance]] = {}
-        if config.shots > 0:
-            exclude = {inst.id for inst in instances}
-            for inst in instances:
-                demos_for[inst.id] = sample_demonstrations(
-                    task, config.shots, seed=config.seed + hash_seed(inst.id), exclude_ids=exclude
-                )
+        demos_for = demonstrations_for(task, instances, config.shots, config.seed)
         pairs: list[tuple[Instruction, Task]] = [(instruction, task) for instruction in instructions]
         if config.perturb:
             for name in config.perturb:

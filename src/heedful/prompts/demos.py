@@ -103,6 +103,21 @@ def hash_seed(text: str) -> int:
     return int(content_hash(text)[:8], 16)
 
 
+def demonstrations_for(task: Task, instances: Sequence[Instance], shots: int, seed: int) -> dict[str, list[Instance]]:
+    """Each evaluated instance's ``shots`` demonstrations, drawn apart from every evaluated instance.
+
+    Seeded per instance (``seed`` + :func:`hash_seed` of its id), so an instance gets the
+    same demonstrations whatever else is evaluated with it. Empty when ``shots`` is 0.
+    """
+    if shots < 1:
+        return {}
+    exclude = {inst.id for inst in instances}
+    return {
+        inst.id: sample_demonstrations(task, shots, seed=seed + hash_seed(inst.id), exclude_ids=exclude)
+        for inst in instances
+    }
+
+
 def render_example(
     instruction: Instruction, task: Task, instance: Instance, demos: Sequence[Instance] = ()
 ) -> RenderedExample:
