@@ -89,6 +89,12 @@ class HFBackend:
         return int(self.tokenizer.pad_token_id)
 
     @property
+    def _decoder_start(self) -> int:
+        """The token a seq2seq decoder starts from (the config's, else the pad token)."""
+        start = getattr(self.config, "decoder_start_token_id", None)
+        return int(self.pad_id if start is None else start)
+
+    @property
     def eos_ids(self) -> set[int]:
         """Every token id that ends a generation (the generation config may list several)."""
         ids: set[int] = set()
@@ -217,8 +223,6 @@ class HFBackend:
         Quadratic in the answer's length; only these adapters take this path.
         """
         dev, eos = self.device, self.eos_ids
-        start_id = getattr(self.config, "decoder_start_token_id", None)
-        start = [int(self.pad_id if start_id is None else start_id)]
         tokens: list[list[int]] = []
         steps: list[list[torch.Tensor]] = []
         for row in rows:
@@ -227,7 +231,7 @@ class HFBackend:
             while len(new) < max_new_tokens:
                 with torch.inference_mode():
                     if self.is_seq2seq:
-                        decoder_ids = torch.tensor([start + new], device=dev)
+                        decoder_ids = torch.tensor([[self._decoder_start, *new]], device=dev)
                         out = self.model(input_ids=torch.tensor([row], device=dev), decoder_input_ids=decoder_ids)
                     else:
                         out = self.model(input_ids=torch.tensor([row + new], device=dev))
@@ -236,7 +240,7 @@ class HFBackend:
                 new.append(int(logits.argmax()))
                 if new[-1] in eos:
                     break
-                if stop and any(s in self.tokenizer.decode(new, skip_special_tokens=True).lstrip() for s in stop):
+                if stop and _answer_has_stop(self.tokenizer, new, stop):
                     break
             tokens.append(new)
             steps.append(row_scores)
@@ -326,11 +330,14 @@ class _AnswerStop(StoppingCriteria):
         self.start = 1 if is_seq2seq else prompt_len  # seq2seq rows start with the decoder start token
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        done = []
-        for row in input_ids[:, self.start :].tolist():
-            text = self.tokenizer.decode(row, skip_special_tokens=True).lstrip()
-            done.append(any(stop in text for stop in self.stops))
+        done = [_answer_has_stop(self.tokenizer, row, self.stops) for row in input_ids[:, self.start :].tolist()]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+def _answer_has_stop(tokenizer: Any, new_tokens: Sequence[int], stops: Sequence[str]) -> bool:
+    """Whether a stop string appears after the answer's first non-space character."""
+    text = tokenizer.decode(new_tokens, skip_special_tokens=True).lstrip()
+    return any(stop in text for stop in stops)
 
 
 def _ensure_pad_token(tokenizer: Any) -> None:

@@ -25,13 +25,6 @@ class Seq2SeqBackend(HFBackend):
 
     is_seq2seq = True
 
-    @property
-    def _decoder_start(self) -> int:
-        start = getattr(self.config, "decoder_start_token_id", None)
-        if start is None:
-            start = self.pad_id
-        return int(start)
-
     def _encoder(self) -> Any:
         return self.model.get_encoder()
 
