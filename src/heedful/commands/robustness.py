@@ -7,6 +7,7 @@ phrasings, on a seeded sample of each task (Sun et al. 2023, sections 3-4).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -17,7 +18,7 @@ from heedful.analysis.robustness import render_robustness_table, robustness_repo
 from heedful.analysis.runs import load_run
 from heedful.commands import options as opt
 from heedful.commands.eval import config_from_options
-from heedful.io import read_json_object, write_json_atomic
+from heedful.io import write_json_atomic
 from heedful.progress import stdout_console
 from heedful.provenance import environment
 from heedful.rundir import RunDir
@@ -68,7 +69,7 @@ def robustness_command(
         result = evaluate(config, out)
         records = result.records
         target = out
-        config_info = read_json_object(RunDir(out).results)["config"]
+        config_info = dataclasses.asdict(config)  # what results.json stores as "config"
     report = robustness_report(records, n_bootstrap=n_bootstrap, seed=seed)
 
     write_json_atomic(
