@@ -54,7 +54,7 @@ def worker(args: argparse.Namespace) -> dict:
     import torch
 
     from heedful.models import load_model
-    from heedful.train.methods import apply_method
+    from heedful.train.methods import MethodConfig, apply_method
 
     torch.set_num_threads(args.threads)
     backend = load_model(args.model)
@@ -65,7 +65,7 @@ def worker(args: argparse.Namespace) -> dict:
     runner, method = args.worker.split("-", 1)
     method, _, extra = method.partition("+")
     torch.manual_seed(0)
-    model = apply_method(model, method, is_seq2seq=False).train()
+    model = apply_method(model, MethodConfig(name=method), is_seq2seq=False).train()
     if extra == "gc":  # gradient checkpointing, the same call for both runners
         from heedful.train.methods import enable_gradient_checkpointing
 

@@ -8,16 +8,16 @@ superni=${1:?usage: $0 SUPERNI_DIR [OUT]}
 out=${2:-runs/sample-efficiency}
 here=$(cd "$(dirname "$0")" && pwd)
 tasks="superni:$superni@$here/sample-efficiency-smollm2-tasks.txt"
-common=(--limit 50 --max-new-tokens 10 --seed 0)
+common=(--data.limit 50 --scoring.max_new_tokens 10 --seed 0)
 for encoding in def+pos2 none; do
-  heedful eval --tasks "$tasks" --instructions "superni:$encoding" "${common[@]}" --out "$out/base/$encoding"
+  heedful eval --data.tasks "$tasks" --prompts.instructions "superni:$encoding" "${common[@]}" --out "$out/base/$encoding"
 done
 for budget in 10 50 100; do
   for encoding in def+pos2 none; do
     for setting in stl mtl; do
-      heedful train --tasks "$tasks" --encoding "$encoding" --setting "$setting" --budget "$budget" \
-        --method lora --learning-rate 5e-4 --batch-size 4 --epochs 2 --seed 0 \
-        --eval-limit 50 --eval-max-new-tokens 10 --out "$out/$setting-$budget-$encoding"
+      heedful train --data.tasks "$tasks" --prompts.instructions "superni:$encoding" --data.setting "$setting" \
+        --data.budget "$budget" --method.name lora --loop.learning_rate 5e-4 --loop.batch_size 4 --loop.epochs 2 \
+        --seed 0 --eval.limit 50 --eval.max_new_tokens 10 --out "$out/$setting-$budget-$encoding"
     done
   done
 done

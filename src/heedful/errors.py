@@ -6,7 +6,7 @@ class UserError(Exception):
 
 
 class HeedfulError(UserError):
-    """An error caused by the user's input; where input is optional (``--on-unfit skip``) it is skipped."""
+    """An error caused by the user's input; where input is optional (``--prompts.on_unfit skip``) it is skipped."""
 
 
 class PatternTimeoutError(UserError):

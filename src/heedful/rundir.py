@@ -1,5 +1,5 @@
 """A run folder's files, each named once: what ``eval``, ``train``, ``robustness`` and
-``representations`` write, and what ``summarize``, ``robustness --from`` and studies read.
+``representations`` write, and what ``summarize``, ``robustness --from_run`` and studies read.
 """
 
 from __future__ import annotations
@@ -16,6 +16,11 @@ class RunDir:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
+
+    @property
+    def config(self) -> Path:
+        """The command's resolved config as YAML: ``heedful CMD --config`` on it re-runs the same run."""
+        return self.path / "config.yaml"
 
     @property
     def store(self) -> Path:

@@ -125,6 +125,7 @@ class Store:
 
     # per-example records ------------------------------------------------------------
     def put_records(self, run_id: str, records: Iterable[Mapping[str, Any]]) -> None:
+        """Save records as dicts (``heedful.evaluate.records.Record.to_dict``); same key replaces."""
         with self._db:
             self._db.executemany(
                 "INSERT OR REPLACE INTO records "

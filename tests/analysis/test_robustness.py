@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import random
@@ -14,9 +15,11 @@ from heedful.analysis.grouping import OVERALL
 from heedful.analysis.paired import observed_vs_unobserved
 from heedful.analysis.robustness import render_robustness_table, robustness_table, summarize_by_kind
 from heedful.errors import HeedfulError
+from heedful.evaluate.records import Record
+from record_factory import record
 
 
-def make_records(spec: dict, n_instances: int, seed: int) -> list[dict]:
+def make_records(spec: dict, n_instances: int, seed: int) -> list[Record]:
     """spec: {task: {kind: [per-phrasing accuracy probability, ...]}} -> 0/1 records."""
     rng = random.Random(seed)
     records = []
@@ -25,25 +28,25 @@ def make_records(spec: dict, n_instances: int, seed: int) -> list[dict]:
             for j, p in enumerate(probs):
                 for i in range(n_instances):
                     records.append(
-                        {
-                            "task": task,
-                            "instruction_id": f"{kind}/{j}",
-                            "instruction_kind": kind,
-                            "instance_id": f"{task}-{i}",
-                            "score": 1.0 if rng.random() < p else 0.0,
-                        }
+                        record(
+                            task=task,
+                            instruction_id=f"{kind}/{j}",
+                            instruction_kind=kind,
+                            instance_id=f"{task}-{i}",
+                            score=1.0 if rng.random() < p else 0.0,
+                        )
                     )
     return records
 
 
-def brute_force(records: list[dict], task: str, kind: str) -> dict:
+def brute_force(records: list[Record], task: str, kind: str) -> dict:
     """Independent recomputation of the per-task statistics with plain Python."""
-    rows = [r for r in records if r["task"] == task and r["instruction_kind"] == kind]
-    phrasings = sorted({r["instruction_id"] for r in rows})
-    acc = [statistics.fmean(r["score"] for r in rows if r["instruction_id"] == p) for p in phrasings]
-    instances = sorted({r["instance_id"] for r in rows})
+    rows = [r for r in records if r.task == task and r.instruction_kind == kind]
+    phrasings = sorted({r.instruction_id for r in rows})
+    acc = [statistics.fmean(r.score for r in rows if r.instruction_id == p) for p in phrasings]
+    instances = sorted({r.instance_id for r in rows})
     worst = statistics.fmean(
-        1.0 if all(r["score"] == 1 for r in rows if r["instance_id"] == i) else 0.0 for i in instances
+        1.0 if all(r.score == 1 for r in rows if r.instance_id == i) else 0.0 for i in instances
     )
     return {
         "n_phrasings": len(phrasings),
@@ -138,18 +141,17 @@ def test_worst_case_semantics():
     # Two phrasings, 4 instances: correct under both only for instance 0.
     scores = {"p1": [1, 1, 0, 0], "p2": [1, 0, 1, 0]}
     recs = [
-        {"task": "t", "instruction_id": p, "instruction_kind": "unobserved", "instance_id": i, "score": s}
+        record(task="t", instruction_id=p, instruction_kind="unobserved", instance_id=i, score=s)
         for p, row in scores.items()
         for i, s in enumerate(row)
     ]
     (s, _) = summarize_by_kind(recs, n_bootstrap=10)
     assert s.mean == pytest.approx(0.5)
     assert s.worst_case == pytest.approx(0.25)
-    # With a 0..100 metric the worst case is the per-instance minimum.
-    for r in recs:
-        r["score"] = r["score"] * 60 + 20
+    # With a graded metric (ROUGE-L, a fraction) the worst case is the per-instance minimum.
+    recs = [dataclasses.replace(r, score=r.score * 0.6 + 0.2) for r in recs]
     (s, _) = summarize_by_kind(recs, n_bootstrap=10)
-    assert s.worst_case == pytest.approx((80 + 20 + 20 + 20) / 4)
+    assert s.worst_case == pytest.approx((0.8 + 0.2 + 0.2 + 0.2) / 4)
 
 
 def test_bootstrap_is_seeded_and_matches_independent_bootstrap():
@@ -162,7 +164,7 @@ def test_bootstrap_is_seeded_and_matches_independent_bootstrap():
     # Independent percentile bootstrap over instances with Python's own generator.
     table = {}
     for r in recs:
-        table.setdefault(r["instance_id"], {})[r["instruction_id"]] = r["score"]
+        table.setdefault(r.instance_id, {})[r.instruction_id] = r.score
     rows = list(table.values())
     rng = random.Random(123)
     means = []
@@ -178,7 +180,7 @@ def test_bootstrap_is_seeded_and_matches_independent_bootstrap():
 
 def test_bootstrap_ci_degenerate_for_constant_scores():
     recs = [
-        {"task": "t", "instruction_id": p, "instruction_kind": "observed", "instance_id": i, "score": 1}
+        record(task="t", instruction_id=p, instruction_kind="observed", instance_id=i, score=1.0)
         for p in ("a", "b")
         for i in range(10)
     ]
@@ -187,7 +189,7 @@ def test_bootstrap_ci_degenerate_for_constant_scores():
 
 
 def test_adding_a_task_keeps_other_intervals(records):
-    base = by_key(summarize_by_kind([r for r in records if r["task"] == "task_a"], n_bootstrap=100))
+    base = by_key(summarize_by_kind([r for r in records if r.task == "task_a"], n_bootstrap=100))
     full = by_key(summarize_by_kind(records, n_bootstrap=100))
     assert base[("task_a", "observed")].ci_low == full[("task_a", "observed")].ci_low
 
@@ -209,7 +211,7 @@ def test_exact_permutation_p_matches_enumeration():
     recs = []
     for kind, row in (("observed", a), ("unobserved", b)):
         recs += [
-            {"task": "t", "instruction_id": kind, "instruction_kind": kind, "instance_id": i, "score": s}
+            record(task="t", instruction_id=kind, instruction_kind=kind, instance_id=i, score=s)
             for i, s in enumerate(row)
         ]
     result = observed_vs_unobserved(recs, n_permutations=1000)[0]
@@ -253,13 +255,9 @@ def test_missing_kind_skips_task_or_errors(records):
 
 
 def test_record_validation_errors():
-    good = {"task": "t", "instruction_id": "1", "instruction_kind": "observed", "instance_id": "0", "score": 1}
-    with pytest.raises(HeedfulError, match="record 1: missing field 'score'"):
-        summarize_by_kind([good, {k: v for k, v in good.items() if k != "score"}])
+    good = record(task="t", instruction_id="1", instruction_kind="observed", instance_id="0", score=1.0)
     with pytest.raises(HeedfulError, match="record 1: duplicate score"):
-        summarize_by_kind([good, dict(good)])
-    with pytest.raises(HeedfulError, match="not a number"):
-        summarize_by_kind([dict(good, score="high")])
+        summarize_by_kind([good, good])
     with pytest.raises(HeedfulError, match="no records"):
         summarize_by_kind([])
 

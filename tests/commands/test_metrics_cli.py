@@ -72,7 +72,7 @@ def test_prints_task_category_and_overall_scores(tmp_path):
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
 
-    assert out == round_scores(aggregate(records), 4)
+    assert out == round_scores(aggregate(records, percent=True), 4)
     assert out["overall"]["n"] == sum(TASKS.values())
     assert {t: v["n"] for t, v in out["tasks"].items()} == TASKS
     # Gold on even instances and a different answer on odd ones: EM is the share of even

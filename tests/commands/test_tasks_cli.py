@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from heedful.commands.tasks import app
-from heedful.errors import HeedfulError
+from heedful.errors import UserError
 from heedful.prompts.collection import load_collection
 from heedful.prompts.render import render_instruction
 from heedful.tasks.bigbench import bigbench_root, load_bigbench
@@ -68,7 +68,7 @@ def test_list_bigbench_matches_loader():
 
 
 def test_show_json_contract(own_tasks):
-    result = runner.invoke(app, ["show", f"jsonl:{own_tasks}", "--json"])
+    result = runner.invoke(app, ["show", "--data.tasks", f"jsonl:{own_tasks}", "--json"])
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.output.splitlines()]
     assert [(r["task"], r["instruction_id"], r["instance_id"]) for r in records] == [
@@ -78,7 +78,7 @@ def test_show_json_contract(own_tasks):
     # A JSONL task without a definition: its designer instruction is the input alone.
     assert (records[0]["prompt"], records[0]["options"], records[0]["gold"]) == ("Sky?", ["red", "blue"], 1)
     assert (records[1]["prompt"], records[1]["options"], records[1]["gold"]) == ("France", None, None)
-    train = runner.invoke(app, ["show", f"jsonl:{own_tasks}", "--split", "train", "--json", "--task", "colors"])
+    train = runner.invoke(app, ["show", "--data.tasks", f"jsonl:{own_tasks}", "--data.split", "train", "--json", "--task", "colors"])
     assert [json.loads(line)["instance_id"] for line in train.output.splitlines()] == ["1"]
 
 
@@ -87,23 +87,25 @@ def test_show_prints_exactly_the_prompts_eval_scores(tiny_llama_dir, tmp_path):
     """Same (task, instruction, instance) -> same prompt, options and gold as the eval record."""
     from heedful.evaluate.config import EvalConfig
     from heedful.evaluate.runner import evaluate
+    from heedful.models.config import ModelConfig
+    from heedful.prompts.config import PromptConfig
+    from heedful.tasks.config import DataConfig
 
-    options = ["--instructions", "designer,heedful", "--limit", "3", "--seed", "2", "--shots", "1"]
-    result = runner.invoke(app, ["show", "bigbench:hindu_knowledge", *options, "--json"])
+    options = ["--prompts.instructions", "designer,heedful", "--data.limit", "3", "--seed", "2", "--prompts.shots", "1"]
+    result = runner.invoke(app, ["show", "--data.tasks", "bigbench:hindu_knowledge", *options, "--json"])
     assert result.exit_code == 0, result.output
     shown = {(r["task"], r["instruction_id"], r["instance_id"]): r for r in map(json.loads, result.output.splitlines())}
-    config = EvalConfig(model=str(tiny_llama_dir), tasks="bigbench:hindu_knowledge", instructions="designer,heedful",
-                        limit=3, seed=2, shots=1)
-    records = evaluate(config, tmp_path / "eval", show_progress=False).records
+    config = EvalConfig(model=ModelConfig(name=str(tiny_llama_dir)), data=DataConfig(tasks="bigbench:hindu_knowledge", limit=3), prompts=PromptConfig(instructions="designer,heedful", shots=1), seed=2, out=str(tmp_path / "eval"))
+    records = evaluate(config, show_progress=False).records
     assert len(records) == len(shown) == 3 * 10
     for record in records:
-        got = shown[(record["task"], record["instruction_id"], record["instance_id"])]
-        assert got["prompt"] == record["prompt"]
+        got = shown[(record.task, record.instruction_id, record.instance_id)]
+        assert got["prompt"] == record.prompt
         assert [got["prompt"] + (" " if not got["prompt"][-1].isspace() else "") + o for o in got["options"]] == [
-            record["prompt"] + o for o in record["options"]
+            record.prompt + o for o in record.options
         ]
-        assert got["gold"] == record["gold"]
-    plain = runner.invoke(app, ["show", "bigbench:hindu_knowledge", "--limit", "1"])
+        assert got["gold"] == record.gold
+    plain = runner.invoke(app, ["show", "--data.tasks", "bigbench:hindu_knowledge", "--data.limit", "1"])
     assert "=== hindu_knowledge / designer / " in plain.output and "* [" in plain.output
 
 
@@ -111,7 +113,7 @@ def test_show_prints_exactly_the_prompts_eval_scores(tiny_llama_dir, tmp_path):
 def test_show_with_superni_encoding():
     encode = pytest.importorskip("heedful.prompts.superni").encode
     file = sorted(SUPERNI.glob("*.json"))[0]
-    result = runner.invoke(app, ["show", f"superni:{file}", "--instructions", "superni:def+pos2", "--limit", "2", "--json"])
+    result = runner.invoke(app, ["show", "--data.tasks", f"superni:{file}", "--prompts.instructions", "superni:def+pos2", "--data.limit", "2", "--json"])
     assert result.exit_code == 0, result.output
     (task,) = load_tasks(f"superni:{file}")
     records = [json.loads(line) for line in result.output.splitlines()]
@@ -124,8 +126,8 @@ def test_show_with_superni_encoding():
 def test_show_with_instruction_record():
     result = runner.invoke(
         app,
-        ["show", "bigbench:hindu_knowledge", "--instructions", str(BBL_COLLECTION),
-         "--instruction-id", "NIV2/QA/1", "--limit", "2", "--json"],
+        ["show", "--data.tasks", "bigbench:hindu_knowledge", "--prompts.instructions", str(BBL_COLLECTION),
+         "--instruction_id", "NIV2/QA/1", "--data.limit", "2", "--json"],
     )
     assert result.exit_code == 0, result.output
     (task,) = load_bigbench("hindu_knowledge")
@@ -139,8 +141,8 @@ def test_show_with_instruction_record():
         assert got["options"] == list(expected.choices) and got["gold"] == expected.gold
         assert got["references"] == list(expected.references)
     _heedful_error(
-        ["show", "bigbench:hindu_knowledge", "--instructions", str(BBL_COLLECTION), "--instruction-id", "No/Such/1"],
-        "with id 'No/Such/1' renders",
+        ["show", "--data.tasks", "bigbench:hindu_knowledge", "--prompts.instructions", str(BBL_COLLECTION), "--instruction_id", "No/Such/1"],
+        "with id 'No/Such/1' applies",
     )
 
 
@@ -154,14 +156,14 @@ def _one_line_error(proc: subprocess.CompletedProcess[str], pattern: str) -> Non
 def test_console_errors_exit_2_with_one_line(tmp_path):
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"input": "a", "output": "b"}\n{"input": "a" "output": "b"}\n')
-    _one_line_error(heedful("tasks", "show", f"jsonl:{broken}", "--json"), f"{broken}:2:15: malformed JSON")
+    _one_line_error(heedful("tasks", "show", "--data.tasks", f"jsonl:{broken}", "--json"), f"{broken}:2:15: malformed JSON")
     _one_line_error(heedful("tasks", "list", "glue:sst2"), "unknown task spec 'glue:sst2' (valid: superni:")
 
 
 def _heedful_error(args: list[str], pattern: str) -> None:
-    """In-process: the command raises HeedfulError (which cli.main prints, exit 2)."""
+    """In-process: the command raises a UserError (which cli.main prints, exit 2)."""
     result = runner.invoke(app, args)
-    assert isinstance(result.exception, HeedfulError), result.output
+    assert isinstance(result.exception, UserError), result.output
     message = str(result.exception)
     assert "\n" not in message and pattern in message, message
 
@@ -173,10 +175,10 @@ def test_user_errors_are_heedful_errors(tmp_path, own_tasks):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     _heedful_error(["list", f"jsonl:{empty}"], "no instances (empty file)")
-    _heedful_error(["show", f"jsonl:{own_tasks}", "--task", "colors", "--split", "val"], "no instances in split 'val'")
-    _heedful_error(["show", f"jsonl:{own_tasks}", "--task", "nope"], "no task 'nope'")
-    _heedful_error(["show", f"jsonl:{own_tasks}", "--instruction-id", "x"], "no instruction of 'designer' with id 'x'")
-    _heedful_error(["show", f"jsonl:{own_tasks}", "--split", "dev"], "unknown split 'dev'")
+    _heedful_error(["show", "--data.tasks", f"jsonl:{own_tasks}", "--task", "colors", "--data.split", "val"], "no instances in split 'val'")
+    _heedful_error(["show", "--data.tasks", f"jsonl:{own_tasks}", "--task", "nope"], "no task 'nope'")
+    _heedful_error(["show", "--data.tasks", f"jsonl:{own_tasks}", "--instruction_id", "x"], "no instruction of 'designer' with id 'x'")
+    _heedful_error(["show", "--data.tasks", f"jsonl:{own_tasks}", "--data.split", "dev"], "--data.split: expected one of train, val, test, got 'dev'")
 
 
 @pytest.mark.parametrize("pattern", [r"(?P<x>(a|aa)*)c", r"(?P<x>(a|aa)*)[bc]"])
@@ -188,7 +190,7 @@ def test_a_catastrophic_extract_pattern_is_a_one_line_error_within_5_s(tmp_path:
     record = {"id": "evil/1", "task": "aaa", "kind": "observed", "collection": "x", "template": "{x}", "extract": pattern}
     collection.write_text(json.dumps({**record, "id": "fine/1", "template": "{input}", "extract": None}) + "\n" + json.dumps(record) + "\n")
     start = time.monotonic()
-    proc = heedful("tasks", "show", f"jsonl:{tasks}", "--instructions", str(collection), "--instruction-id", "evil/1")
+    proc = heedful("tasks", "show", "--data.tasks", f"jsonl:{tasks}", "--prompts.instructions", str(collection), "--instruction_id", "evil/1")
     assert time.monotonic() - start < 5
     _one_line_error(proc, f"{collection}:2")
     assert "evil/1" in proc.stderr
@@ -203,7 +205,7 @@ def test_an_instruction_that_does_not_fit_is_skipped_as_eval_skips_it(tmp_path: 
                       "task": "capitals"}) + "\n",
         encoding="utf-8",
     )
-    proc = heedful("tasks", "show", f"jsonl:{own_tasks}", "--instructions", str(collection), "--json")
+    proc = heedful("tasks", "show", "--data.tasks", f"jsonl:{own_tasks}", "--prompts.instructions", str(collection), "--json")
     assert proc.returncode == 0, proc.stderr
     shown = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [(r["task"], r["instruction_id"]) for r in shown] == [("colors", "fits")]

@@ -12,6 +12,7 @@ from heedful.errors import HeedfulError
 from heedful.evaluate.baselines import majority_baseline, majority_label, sampled_guess, uniform_guess_expected
 from heedful.evaluate.metrics import exact_match
 from heedful.tasks.superni import load_superni
+from record_factory import record
 from shared_data import SHARED_DATA
 
 SUPERNI = SHARED_DATA / "superni"
@@ -35,7 +36,7 @@ def test_uniform_expectation_equals_enumeration_of_all_guess_vectors():
     totals = []
     for guesses in itertools.product(labels, repeat=len(refs)):
         totals.append(
-            100 * statistics.fmean(max(exact_match(g, r) for r in rs) for g, rs in zip(guesses, refs))
+            statistics.fmean(max(exact_match(g, r) for r in rs) for g, rs in zip(guesses, refs))
         )
     assert uniform_guess_expected(refs, labels) == pytest.approx(statistics.fmean(totals))
     # A repeated label does not make itself more likely.
@@ -48,14 +49,14 @@ def test_uniform_expectation_on_superni_test_split(tasks, name):
     test = task.split("test")
     refs = [inst.references for inst in test]
     expected = statistics.fmean(
-        statistics.fmean(100 * max(exact_match(label, r) for r in inst.references) for label in task.label_space)
+        statistics.fmean(max(exact_match(label, r) for r in inst.references) for label in task.label_space)
         for inst in test
     )
     got = uniform_guess_expected(refs, task.label_space)
     assert got == pytest.approx(expected)
-    # Every test output is a label here, so the expectation is 100 / number of labels.
+    # Every test output is a label here, so the expectation is 1 / number of labels.
     if all(any(exact_match(label, r) for label in task.label_space for r in inst.references) for inst in test):
-        assert got == pytest.approx(100 / len(task.label_space))
+        assert got == pytest.approx(1 / len(task.label_space))
 
 
 def test_sampled_guess_is_seeded_and_close_to_expectation(tasks):
@@ -68,8 +69,8 @@ def test_sampled_guess_is_seeded_and_close_to_expectation(tasks):
     expected = uniform_guess_expected(refs, task.label_space)
     assert a.ci_low <= a.mean <= a.ci_high
     assert a.run_low < a.ci_low and a.run_high > a.ci_high
-    # 400 runs of 100 binary guesses: the mean's standard error is 0.25 points.
-    assert abs(a.mean - expected) < 1.5
+    # 400 runs of 100 binary guesses: the mean's standard error is 0.0025 (0.25 points).
+    assert abs(a.mean - expected) < 0.015
 
 
 def test_majority_baseline_on_superni(tasks):
@@ -79,7 +80,7 @@ def test_majority_baseline_on_superni(tasks):
     top = max(task.label_space, key=lambda label: (counts[label], -task.label_space.index(label)))
     assert majority_label(train, task.label_space) == top
     test = task.split("test")
-    expected = 100 * statistics.fmean(max(exact_match(top, r) for r in inst.references) for inst in test)
+    expected = statistics.fmean(max(exact_match(top, r) for r in inst.references) for inst in test)
     assert majority_baseline([i.references for i in test], task.label_space, train) == pytest.approx(expected)
 
 
@@ -106,11 +107,13 @@ def test_baseline_input_errors():
 # ---------------------------------------------------------------------------------------
 
 
-def _records(task, instances, kind_scores):
-    # kind -> per-instance scores (0..1), one instruction per kind.
+def _records(task, instances, kind_scores, *, generation=False):
+    # kind -> per-instance scores (0..1), one instruction per kind; generation records
+    # carry exact_match (the baseline's metric) beside a score in another metric.
     return [
-        {"task": task.name, "instruction_kind": kind, "instruction_id": f"i-{kind}", "instance_id": inst.id,
-         "references": list(inst.references), "score": score}
+        record(task=task.name, instruction_kind=kind, instruction_id=f"i-{kind}", instance_id=inst.id,
+               references=inst.references, score=0.25 if generation else score,
+               exact_match=score if generation else None, rouge_l=0.5 if generation else None)
         for kind, scores in kind_scores.items()
         for inst, score in zip(instances, scores)
     ]
@@ -123,9 +126,9 @@ def test_baseline_report_per_task_category_and_model_scores(tasks):
     records = []
     for task in chosen:
         test = task.split("test")[:10]
-        records += _records(task, test, {"designer": [1, 0] * 5, "none": [0] * 10})
+        records += _records(task, test, {"designer": [1, 0] * 5, "none": [0] * 10}, generation=task is chosen[1])
     report = baseline_report(chosen, records, label_spaces_file=SUPERNI / "label_space.json", seed=0, n_runs=50)
-    assert report["units"].startswith("exact match, percent")
+    assert report["units"] == "exact match, fraction (0-1)"
     for task in chosen:
         entry = report["tasks"][task.name]
         refs = [inst.references for inst in task.split("test")[:10]]
@@ -135,7 +138,7 @@ def test_baseline_report_per_task_category_and_model_scores(tasks):
         train = [r for inst in task.split("train") for r in inst.references]
         assert entry["majority_label"] == majority_label(train, task.label_space)
         assert entry["majority"] == pytest.approx(majority_baseline(refs, task.label_space, train))
-        assert entry["model"] == {"designer": pytest.approx(50.0), "none": 0.0}
+        assert entry["model"] == {"designer": pytest.approx(0.5), "none": 0.0}
         assert entry["label_source"] == "file"
     # Both tasks are Textual Entailment: the category mean is the mean of the two tasks.
     category = report["categories"]["Textual Entailment"]
@@ -143,7 +146,7 @@ def test_baseline_report_per_task_category_and_model_scores(tasks):
     assert category["uniform_expected"] == pytest.approx(
         statistics.fmean(report["tasks"][t.name]["uniform_expected"] for t in chosen)
     )
-    assert report["overall"]["model"]["designer"] == pytest.approx(50.0)
+    assert report["overall"]["model"]["designer"] == pytest.approx(0.5)
 
 
 def test_baseline_report_lists_open_generation_as_not_applicable():

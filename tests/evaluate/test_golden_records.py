@@ -11,14 +11,18 @@ After a change that is meant to alter records, regenerate with
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
 
 import pytest
 
-from heedful.evaluate.config import EvalConfig
+from heedful.evaluate.config import EvalConfig, ScoringConfig
 from heedful.evaluate.runner import evaluate
+from heedful.models.config import ModelConfig
+from heedful.prompts.config import PromptConfig
+from heedful.tasks.config import DataConfig
 from shared_data import SHARED_DATA
 
 from .conftest import write_collection, write_tasks
@@ -27,35 +31,48 @@ GOLDEN = Path(__file__).parent.parent / "golden" / "eval-records.jsonl"
 SUPERNI = SHARED_DATA / "superni"
 SUPERNI_TASK = SUPERNI / "tasks" / "task1344_glue_entailment_classification.json"
 SUPERNI_OPEN = SUPERNI / "tasks" / "task1356_xlsum_title_generation.json"
-# Fields compared exactly; log-likelihoods are compared to LOGLIK_TOL nats.
+# Fields compared exactly (scores are fractions, 0..1); log-likelihoods to LOGLIK_TOL nats.
 EXACT = ("task", "instruction_id", "instruction_kind", "instance_id", "prompt", "options", "references",
-         "prediction", "prediction_index", "gold", "metric", "score")
+         "prediction", "prediction_index", "gold", "metric", "score", "exact_match", "rouge_l")
 LOGLIK_TOL = 1e-6
 
 
 def _runs(inputs: Path) -> dict[str, EvalConfig]:
     tasks, collection = write_tasks(inputs / "tasks.jsonl"), write_collection(inputs / "coll.jsonl")
     return {
-        "bigbench": EvalConfig(tasks="bigbench:winowhy,strange_stories:multiple_choice", instructions="designer,heedful",
-                               limit=2),
-        "superni-altered": EvalConfig(tasks=f"superni:{SUPERNI_TASK}", instructions="superni:def+pos2",
-                                      perturb=["none", "simplified", "delusive"],
-                                      label_spaces=str(SUPERNI / "label_space.json"), baselines=True, limit=3),
-        "jsonl-one-shot": EvalConfig(tasks=f"jsonl:{tasks}", instructions=str(collection), shots=1, split="test",
-                                     limit=3),
-        "sun-scoring": EvalConfig(tasks=f"jsonl:{tasks}", instructions=str(collection), scoring="sun", limit=2),
-        "generation": EvalConfig(tasks=f"superni:{SUPERNI_OPEN}", instructions="superni:def", max_new_tokens=8,
-                                 limit=2),
+        "bigbench": EvalConfig(
+            data=DataConfig(tasks="bigbench:winowhy,strange_stories:multiple_choice", limit=2),
+            prompts=PromptConfig(instructions="designer,heedful"),
+        ),
+        "superni-altered": EvalConfig(
+            data=DataConfig(tasks=f"superni:{SUPERNI_TASK}", limit=3),
+            prompts=PromptConfig(instructions="superni:def+pos2", perturb=["none", "simplified", "delusive"],
+                                 label_spaces=str(SUPERNI / "label_space.json")),
+            baselines=True,
+        ),
+        "jsonl-one-shot": EvalConfig(
+            data=DataConfig(tasks=f"jsonl:{tasks}", split="test", limit=3),
+            prompts=PromptConfig(instructions=str(collection), shots=1),
+        ),
+        "sun-scoring": EvalConfig(
+            data=DataConfig(tasks=f"jsonl:{tasks}", limit=2), prompts=PromptConfig(instructions=str(collection)),
+            scoring=ScoringConfig(rank="sun"),
+        ),
+        "generation": EvalConfig(
+            data=DataConfig(tasks=f"superni:{SUPERNI_OPEN}", limit=2), prompts=PromptConfig(instructions="superni:def"),
+            scoring=ScoringConfig(max_new_tokens=8),
+        ),
     }
 
 
 def _records(tiny_llama_dir: Path, tmp_path: Path) -> list[dict]:
     rows = []
     for name, config in _runs(tmp_path).items():
-        config.model = str(tiny_llama_dir)
-        result = evaluate(config, tmp_path / name)
+        config = dataclasses.replace(config, model=ModelConfig(name=str(tiny_llama_dir)), out=str(tmp_path / name))
+        result = evaluate(config)
         for record in result.records:
-            rows.append({"run": name, **{k: record.get(k) for k in ("logliks", *EXACT)}})
+            fields = record.to_dict()
+            rows.append({"run": name, **{k: fields[k] for k in ("logliks", *EXACT)}})
     return rows
 
 

@@ -257,19 +257,20 @@ def test_max_over_references_takes_the_best_reference():
         M.max_over_references(M.exact_match, "cat", [])
 
 
-def test_score_generation_is_in_percent():
+def test_score_generation_is_a_fraction():
     refs = ["dogs run", "Running dogs!"]
     scores = M.score_generation("running dogs", refs)
     assert scores == {
-        "exact_match": 100.0,
-        "rougeL": 100.0 * ref_metric_max_over_ground_truths(ref_rougeL_score, "running dogs", refs),
+        "exact_match": 1.0,
+        "rougeL": ref_metric_max_over_ground_truths(ref_rougeL_score, "running dogs", refs),
     }
+    assert 0.0 < M.score_generation("running dogs", ["dogs run"])["rougeL"] < 1.0
     assert M.score_generation("cats", ["dogs"]) == {"exact_match": 0.0, "rougeL": 0.0}
 
 
 def test_accuracy():
-    assert M.accuracy([True, False, True, True]) == 75.0
-    assert M.accuracy([1, 0]) == 50.0
+    assert M.accuracy([True, False, True, True]) == 0.75
+    assert M.accuracy([1, 0]) == 0.5
     with pytest.raises(ValueError):
         M.accuracy([])
     with pytest.raises(ValueError):
@@ -313,7 +314,7 @@ def superni_records() -> list[dict]:
 @needs_superni
 def test_aggregate_matches_tk_instruct_grouping():
     records = superni_records()
-    result = M.aggregate(records)
+    result = M.aggregate(records, percent=True)
     preds = [r["prediction"] for r in records]
     refs = [r["references"] for r in records]
 
@@ -350,6 +351,14 @@ def test_aggregate_matches_tk_instruct_grouping():
     assert result["categories"]["Coreference Resolution"]["metric"] == "exact_match"
     assert result["categories"]["Title Generation"]["metric"] == "rougeL"
 
+    # heedful's own unit: the same means as fractions.
+    fractions = M.aggregate(records)
+    for section in ("tasks", "categories"):
+        for name, scores in fractions[section].items():
+            for metric in M.METRICS:
+                assert scores[metric] == pytest.approx(result[section][name][metric] / 100, abs=1e-12)
+    assert fractions["overall"]["n"] == result["overall"]["n"]
+
 
 def test_aggregate_max_over_references_and_missing_categories():
     records = [
@@ -373,9 +382,14 @@ def test_aggregate_max_over_references_and_missing_categories():
     # "cat" vs "The cat.": no EM (articles kept); ROUGE-L P=1, R=1/2, F=2/3; "dog" vs "cat": 0.
     assert result["tasks"]["t1"]["exact_match"] == 0.0
     assert result["tasks"]["t1"]["n"] == 2
-    assert result["tasks"]["t1"]["rougeL"] == pytest.approx(100.0 * (2 / 3) / 2)
+    assert result["tasks"]["t1"]["rougeL"] == pytest.approx((2 / 3) / 2)
     assert (
         result["tasks"]["t1"]["rougeL"]
+        == (ref_rougeL_score("cat", "The cat.") + ref_rougeL_score("dog", "cat")) / 2
+    )
+    percent = M.aggregate(records, percent=True)  # the reference's 100.0 * sum / n
+    assert (
+        percent["tasks"]["t1"]["rougeL"]
         == 100.0 * (ref_rougeL_score("cat", "The cat.") + ref_rougeL_score("dog", "cat")) / 2
     )
     assert set(result["categories"]) == {"Word Analogy", "Data to Text"}

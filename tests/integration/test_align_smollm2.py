@@ -25,7 +25,8 @@ def test_prefix_tuning_with_kl_alignment_on_mmlu(tmp_path):
     collection = DATA / "instructions" / "mmlu.jsonl"
     if not (test_csv.is_file() and collection.is_file()):
         pytest.skip(f"MMLU data or instructions not found under {DATA}")
-    from heedful.train.config import LoopConfig, TrainConfig
+    from heedful.train.config import LoopConfig, TrainConfig, TrainDataConfig, TrainEvalConfig, TrainPromptConfig
+    from heedful.train.methods import MethodConfig
     from heedful.train.recipes import run_training
 
     # Rows 0-5 of the real subject become the training ("dev") split, the rest stay test.
@@ -39,19 +40,16 @@ def test_prefix_tuning_with_kl_alignment_on_mmlu(tmp_path):
     chosen = tmp_path / "instructions.jsonl"
     chosen.write_text("".join(json.dumps(by_id[i]) + "\n" for i in INSTRUCTION_IDS), encoding="utf-8")
 
-    config = TrainConfig(
-        model="smollm2-135m-instruct",
-        tasks=f"mmlu:{tmp_path / 'test'}@{tmp_path / 'dev'}",
-        instructions=str(chosen),
-        method="prefix",
-        num_virtual_tokens=8,
-        budget="4",
-        loop=LoopConfig(learning_rate=1e-3, max_steps=2, batch_size=2, kl_weight=0.5),
-        max_source_length=384,
-        eval_limit=3,
-    )
     out = tmp_path / "run"
-    [result] = run_training(config, out, show_progress=False)
+    config = TrainConfig(
+        data=TrainDataConfig(tasks=f"mmlu:{tmp_path / 'test'}@{tmp_path / 'dev'}", budget="4", max_source_length=384),
+        prompts=TrainPromptConfig(instructions=str(chosen)),
+        method=MethodConfig(name="prefix", num_virtual_tokens=8),
+        loop=LoopConfig(learning_rate=1e-3, max_steps=2, batch_size=2, kl_weight=0.5),
+        eval=TrainEvalConfig(limit=3),
+        out=str(out),
+    )
+    [result] = run_training(config, show_progress=False)
     assert result.steps == 2 and result.examples == 4 * len(INSTRUCTION_IDS)
     assert result.final_loss is not None and 0 < result.final_loss < 20
     assert (out / "final" / "adapter_model.safetensors").is_file()

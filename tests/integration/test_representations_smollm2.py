@@ -16,11 +16,13 @@ pytestmark = [
 
 def test_unobserved_phrasings_are_measured_against_the_designer_prompt():
     from heedful.analysis.representations import distance_summary, nearest_reference_distances
-    from heedful.evaluate.config import EvalConfig
+    from heedful.evaluate.config import EvalConfig, ScoringConfig
     from heedful.evaluate.representations import first_token_representations
     from heedful.models import load_model
+    from heedful.prompts.config import PromptConfig
+    from heedful.tasks.config import DataConfig
 
-    config = EvalConfig(tasks="bigbench:winowhy", instructions="designer,heedful", limit=2, batch_size=4)
+    config = EvalConfig(data=DataConfig(tasks="bigbench:winowhy", limit=2), prompts=PromptConfig(instructions="designer,heedful"), scoring=ScoringConfig(batch_size=4))
     backend = load_model("smollm2-135m-instruct", threads=2)
     vectors, labels, _ = first_token_representations(config, backend, layer=-2, show_progress=False)
     kinds = {label.kind for label in labels}

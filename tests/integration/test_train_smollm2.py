@@ -22,23 +22,22 @@ def test_finetune_smollm2_on_two_superni_tasks_and_evaluate(tmp_path):
     if not all((SUPERNI / name).is_file() for name in TASKS):
         pytest.skip(f"SuperNI data not found at {SUPERNI}")
     from heedful.models import load_model
-    from heedful.train.config import LoopConfig, TrainConfig
+    from heedful.train.config import LoopConfig, TrainConfig, TrainDataConfig, TrainEvalConfig, TrainPromptConfig
+    from heedful.train.methods import MethodConfig
     from heedful.train.recipes import run_training
 
     config = TrainConfig(
-        model="smollm2-135m-instruct",
-        tasks="+".join(f"superni:{SUPERNI / name}" for name in TASKS),
-        encoding="def+pos2",
-        setting="mtl",
-        budget="8",
-        method="lora",
+        data=TrainDataConfig(
+            tasks="+".join(f"superni:{SUPERNI / name}" for name in TASKS), setting="mtl", budget="8",
+            max_source_length=192, max_target_length=16,
+        ),
+        prompts=TrainPromptConfig(instructions="superni:def+pos2"),
+        method=MethodConfig(name="lora"),
         loop=LoopConfig(learning_rate=1e-4, max_steps=3, batch_size=2, grad_accum=2),
-        max_source_length=192,
-        max_target_length=16,
-        eval_limit=3,
-        eval_max_new_tokens=8,
+        eval=TrainEvalConfig(limit=3, max_new_tokens=8),
+        out=str(tmp_path),
     )
-    [result] = run_training(config, tmp_path, show_progress=False)
+    [result] = run_training(config, show_progress=False)
     assert result.steps == 3 and result.examples == 16
     assert result.final_loss is not None and 0 < result.final_loss < 20
     assert (tmp_path / "final" / "adapter_model.safetensors").is_file()
@@ -46,7 +45,7 @@ def test_finetune_smollm2_on_two_superni_tasks_and_evaluate(tmp_path):
     assert set(summary) == {name.removesuffix(".json") for name in TASKS}
     assert all(0.0 <= e["score"] <= 1.0 and e["n"] == 3 for instrs in summary.values() for e in instrs.values())
     results = json.loads((tmp_path / "results.json").read_text())
-    assert results["config"]["adapter"] == str(tmp_path / "final")
+    assert results["config"]["model"]["adapter"] == str(tmp_path / "final")
     with Store(tmp_path / "heedful.sqlite") as store:
         assert store.count_records(result.eval_run_id) == 6
         run = store.run(json.loads((tmp_path / "train_config.json").read_text())["run_id"])

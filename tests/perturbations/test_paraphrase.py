@@ -108,7 +108,7 @@ def test_openai_compatible_endpoint(server):
 
 
 def test_endpoint_without_model_name_or_unreachable(server):
-    with pytest.raises(HeedfulError, match="model-name"):
+    with pytest.raises(HeedfulError, match="an endpoint needs a model name"):
         generate_paraphrases(BASE, 1, seed=0, endpoint=server)
     with pytest.raises(HeedfulError, match="request failed"):
         generate_paraphrases(BASE, 1, seed=0, endpoint="http://127.0.0.1:9", model_name="m")
@@ -168,8 +168,8 @@ def test_paraphrase_command_writes_a_collection_eval_can_read(tmp_path):
         out = tmp_path / "p.jsonl"
         task_file = SUPERNI / "tasks" / "task1529_scitail1.1_classification.json"
         result = subprocess.run([
-            sys.executable, "-c", "from heedful.cli import main; main()", "paraphrase", "--tasks", f"superni:{task_file}", "--instructions", "superni:def", "-k", "2",
-            "--out", str(out), "--endpoint", f"http://127.0.0.1:{httpd.server_address[1]}", "--model-name", "m",
+            sys.executable, "-c", "from heedful.cli import main; main()", "paraphrase", "--data.tasks", f"superni:{task_file}", "--prompts.instructions", "superni:def", "--k", "2",
+            "--out", str(out), "--endpoint", f"http://127.0.0.1:{httpd.server_address[1]}", "--model.name", "m",
         ], capture_output=True, text=True, timeout=300)
     finally:
         httpd.shutdown()

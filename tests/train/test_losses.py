@@ -15,7 +15,7 @@ from heedful.train.losses import (
     output_logits,
     output_token_ce,
 )
-from heedful.train.methods import apply_method
+from heedful.train.methods import MethodConfig, apply_method
 
 PAIRS = [
     ("Definition: Classify the sentence. Input: I loved it. Output: ", "positive"),
@@ -51,7 +51,7 @@ def test_output_only_ce_equals_full_logits_ce(arch, causal_tokenizer, t5_tokeniz
 
 @pytest.mark.parametrize("method", ["prompt", "prefix", "lora"])
 def test_output_only_ce_matches_peft_model_loss(method, causal_tokenizer, tiny_llama):
-    model = apply_method(tiny_llama(len(causal_tokenizer)), method, is_seq2seq=False).eval()
+    model = apply_method(tiny_llama(len(causal_tokenizer)), MethodConfig(name=method), is_seq2seq=False).eval()
     batch = _batch(causal_tokenizer, False)
     mine, _ = output_token_ce(model, batch, is_seq2seq=False)
     torch.testing.assert_close(mine, model(**batch).loss, rtol=1e-5, atol=1e-6)
@@ -90,7 +90,7 @@ def test_full_output_logits_equal_the_head_at_labelled_positions(
 ):
     seq2seq = arch == "t5"
     tokenizer = t5_tokenizer if seq2seq else causal_tokenizer
-    model = apply_method((tiny_t5 if seq2seq else tiny_llama)(len(tokenizer)), method, is_seq2seq=seq2seq).eval()
+    model = apply_method((tiny_t5 if seq2seq else tiny_llama)(len(tokenizer)), MethodConfig(name=method), is_seq2seq=seq2seq).eval()
     batch = _batch(tokenizer, seq2seq)
     logits, labels = output_logits(model, batch, is_seq2seq=seq2seq)
     full, full_labels = full_output_logits(model, batch, is_seq2seq=seq2seq)

@@ -28,7 +28,7 @@ def _step(model, tokenizer, seq2seq):
 def test_peft_method_trains_only_its_parameters(method, arch, causal_tokenizer, t5_tokenizer, tiny_llama, tiny_t5):
     seq2seq = arch == "t5"
     tokenizer = t5_tokenizer if seq2seq else causal_tokenizer
-    model = apply_method((tiny_t5 if seq2seq else tiny_llama)(len(tokenizer)), method, is_seq2seq=seq2seq)
+    model = apply_method((tiny_t5 if seq2seq else tiny_llama)(len(tokenizer)), MethodConfig(name=method), is_seq2seq=seq2seq)
     assert is_peft(model)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
@@ -47,14 +47,14 @@ def test_peft_method_trains_only_its_parameters(method, arch, causal_tokenizer, 
 
 
 def test_full_trains_everything(causal_tokenizer, tiny_llama):
-    model = apply_method(tiny_llama(len(causal_tokenizer)), "full", is_seq2seq=False)
+    model = apply_method(tiny_llama(len(causal_tokenizer)), MethodConfig(name="full"), is_seq2seq=False)
     assert not is_peft(model)
     assert all(p.requires_grad for p in model.parameters())
 
 
 def test_unknown_method(causal_tokenizer, tiny_llama):
     with pytest.raises(HeedfulError, match="unknown training method"):
-        apply_method(tiny_llama(len(causal_tokenizer)), "adapters", is_seq2seq=False)
+        apply_method(tiny_llama(len(causal_tokenizer)), MethodConfig(name="adapters"), is_seq2seq=False)
 
 
 @pytest.mark.parametrize("method", ["full", "lora"])
@@ -67,7 +67,7 @@ def test_gradient_checkpointing_gives_the_same_gradients(method, causal_tokenize
     grads = []
     for checkpointing in (False, True):
         model = apply_method(
-            tiny_llama(len(causal_tokenizer), seed=0), method, is_seq2seq=False, config=MethodConfig(lora_dropout=0.0)
+            tiny_llama(len(causal_tokenizer), seed=0), MethodConfig(name=method, lora_dropout=0.0), is_seq2seq=False
         )
         if checkpointing:
             enable_gradient_checkpointing(model)

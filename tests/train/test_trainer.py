@@ -16,7 +16,7 @@ from heedful.tasks.sampling import select_instances
 from heedful.train.checkpoint import latest_checkpoint
 from heedful.train.config import LoopConfig
 from heedful.train.data import render_examples, tokenize_all
-from heedful.train.methods import apply_method
+from heedful.train.methods import MethodConfig, apply_method
 from heedful.train.trainer import lr_factor, train_loop
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,7 +70,7 @@ def test_resume_in_process_equals_uninterrupted(tasks, causal_tokenizer, tiny_ll
 
     def fresh():
         torch.manual_seed(1)
-        return apply_method(tiny_llama(len(causal_tokenizer)), "lora", is_seq2seq=False).train()
+        return apply_method(tiny_llama(len(causal_tokenizer)), MethodConfig(name="lora"), is_seq2seq=False).train()
 
     full = fresh()
     train_loop(full, causal_tokenizer, features, config, tmp_path / "a", is_seq2seq=False, show_progress=False)
@@ -117,7 +117,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from heedful.tasks.superni import load_superni
 from heedful.tasks.sampling import select_instances
 from heedful.train.data import render_examples, tokenize_all
-from heedful.train.methods import apply_method
+from heedful.train.methods import MethodConfig, apply_method
 from heedful.train.config import LoopConfig
 from heedful.train.trainer import train_loop
 
@@ -125,7 +125,7 @@ torch.set_num_threads(1)
 model_dir, task_file, ckpt, out, sleep = sys.argv[1:6]
 tokenizer = AutoTokenizer.from_pretrained(model_dir)
 torch.manual_seed(0)
-model = apply_method(AutoModelForCausalLM.from_pretrained(model_dir), "lora", is_seq2seq=False).train()
+model = apply_method(AutoModelForCausalLM.from_pretrained(model_dir), MethodConfig(name="lora"), is_seq2seq=False).train()
 task = load_superni(task_file)[0]
 examples = render_examples(task, select_instances(task, "train", 16, seed=0), "none")
 features = tokenize_all(examples, tokenizer, is_seq2seq=False, max_source_length=40, max_target_length=6)
@@ -213,7 +213,7 @@ def test_selective_activation_checkpointing_keeps_the_updates(tasks, causal_toke
     trained, flags = [], []
     for every in (None, 0):
         torch.manual_seed(0)
-        model = apply_method(tiny_llama(len(causal_tokenizer), seed=0), "full", is_seq2seq=False).train()
+        model = apply_method(tiny_llama(len(causal_tokenizer), seed=0), MethodConfig(name="full"), is_seq2seq=False).train()
         config = LoopConfig(learning_rate=3e-3, epochs=1, max_steps=2, batch_size=4, activation_checkpoint_every=every)
         train_loop(model, causal_tokenizer, features, config, tmp_path / str(every), is_seq2seq=False, show_progress=False)
         trained.append(_weights(model))
@@ -225,7 +225,7 @@ def test_selective_activation_checkpointing_keeps_the_updates(tasks, causal_toke
 
 
 def test_peft_keeps_activations_by_default(tasks, causal_tokenizer, tiny_llama, tmp_path):
-    model = apply_method(tiny_llama(len(causal_tokenizer)), "lora", is_seq2seq=False).train()
+    model = apply_method(tiny_llama(len(causal_tokenizer)), MethodConfig(name="lora"), is_seq2seq=False).train()
     config = LoopConfig(epochs=1, max_steps=1, batch_size=4)
     train_loop(model, causal_tokenizer, _features(tasks, causal_tokenizer, n=4), config, tmp_path, is_seq2seq=False, show_progress=False)
     assert not any(getattr(m, "gradient_checkpointing", False) is True for m in model.modules())
@@ -239,7 +239,7 @@ def test_negative_activation_checkpoint_every_is_refused():
 def test_kl_alignment_pulls_paraphrase_predictions_to_the_reference(tasks, causal_tokenizer, tiny_llama, tmp_path):
     """λ = 1 trains the prefix on KL alone: the loss (the KL) falls."""
     features, groups = _instruction_groups(tasks, causal_tokenizer)
-    model = apply_method(tiny_llama(len(causal_tokenizer), seed=0), "prefix", is_seq2seq=False).train()
+    model = apply_method(tiny_llama(len(causal_tokenizer), seed=0), MethodConfig(name="prefix"), is_seq2seq=False).train()
     config = LoopConfig(learning_rate=3e-2, epochs=10, batch_size=4, kl_weight=1.0)
     result = train_loop(
         model, causal_tokenizer, features, config, tmp_path, is_seq2seq=False, groups=groups, show_progress=False

@@ -1,25 +1,22 @@
 """Per-example records arranged for statistics: task -> kind -> (instance x phrasing) scores.
 
-A *record* is one scored (task, instruction, instance) triple: a mapping (or object)
-with at least ``task``, ``instruction_id``, ``instruction_kind``, ``instance_id`` and
-``score``. Bootstrap resamples and random streams are drawn here so that every
+A *record* is one scored (task, instruction, instance) triple, a
+:class:`~heedful.evaluate.records.Record` (its ``score`` a fraction in [0, 1]). Bootstrap resamples and random streams are drawn here so that every
 statistic built on them is reproducible per (seed, task, kind).
 """
 
 from __future__ import annotations
 
-import math
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from heedful.errors import HeedfulError
+from heedful.evaluate.records import Record
 
 OVERALL = "overall"
-REQUIRED_FIELDS = ("task", "instruction_id", "instruction_kind", "instance_id", "score")
 
 
 @dataclass
@@ -37,39 +34,19 @@ class KindData:
         return np.nanmean(self.scores, axis=1)
 
 
-def record_field(record: Any, name: str, index: int) -> Any:
-    if isinstance(record, Mapping):
-        if name not in record:
-            raise HeedfulError(f"record {index}: missing field '{name}'")
-        return record[name]
-    try:
-        return record[name]  # sqlite3.Row and other mapping-like rows
-    except (TypeError, KeyError, IndexError):
-        pass
-    if hasattr(record, name):
-        return getattr(record, name)
-    raise HeedfulError(f"record {index}: missing field '{name}'")
-
-
-def group_records(records: Iterable[Any]) -> dict[str, dict[str, KindData]]:
-    """Validate records and arrange them as task -> kind -> score matrix."""
+def group_records(records: Iterable[Record]) -> dict[str, dict[str, KindData]]:
+    """Arrange records as task -> kind -> score matrix; one score per (instance, phrasing)."""
     cells: dict[str, dict[str, dict[tuple[str, str], float]]] = {}
     for index, record in enumerate(records):
-        task, iid, kind, inst, score = (record_field(record, f, index) for f in REQUIRED_FIELDS)
-        try:
-            value = float(score)
-        except (TypeError, ValueError):
-            raise HeedfulError(f"record {index}: field 'score' is not a number: {score!r}") from None
-        if not math.isfinite(value):
-            raise HeedfulError(f"record {index}: field 'score' is not finite: {score!r}")
-        key = (str(inst), str(iid))
-        per_kind = cells.setdefault(str(task), {}).setdefault(str(kind), {})
+        task, iid, kind, inst = record.task, record.instruction_id, record.instruction_kind, record.instance_id
+        key = (inst, iid)
+        per_kind = cells.setdefault(task, {}).setdefault(kind, {})
         if key in per_kind:
             raise HeedfulError(
                 f"record {index}: duplicate score for task '{task}', kind '{kind}', "
                 f"instruction '{iid}', instance '{inst}'"
             )
-        per_kind[key] = value
+        per_kind[key] = record.score
     if not cells:
         raise HeedfulError("no records to analyse")
     grouped: dict[str, dict[str, KindData]] = {}

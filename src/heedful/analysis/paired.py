@@ -14,6 +14,7 @@ import numpy as np
 
 from heedful.analysis.grouping import OVERALL, KindData, bootstrap_weights, group_records, stream_rng
 from heedful.errors import HeedfulError
+from heedful.evaluate.records import Record
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -90,7 +91,7 @@ def _wilcoxon(diffs: np.ndarray) -> float:
 
 
 def observed_vs_unobserved(
-    records: Iterable[Any],
+    records: Iterable[Record],
     *,
     a: str = "observed",
     b: str = "unobserved",

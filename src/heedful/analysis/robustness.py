@@ -1,8 +1,8 @@
 """Robustness statistics over per-example records (Sun et al. 2023, sections 4.2-4.3).
 
-Records are arranged by :mod:`heedful.analysis.grouping` (scores 0/1 accuracy or a 0..100
-metric; every statistic stays in the scores' unit); the paired observed-vs-unobserved test
-is :mod:`heedful.analysis.paired`.
+Records are arranged by :mod:`heedful.analysis.grouping` (scores are fractions in [0, 1]:
+0/1 accuracy, exact match or ROUGE-L; every statistic stays in that unit and tables show
+percent); the paired observed-vs-unobserved test is :mod:`heedful.analysis.paired`.
 
 Terms used throughout:
 
@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from heedful.analysis.grouping import OVERALL, KindData, bootstrap_weights, group_records, record_field, stream_rng
+from heedful.analysis.grouping import OVERALL, KindData, bootstrap_weights, group_records, stream_rng
 from heedful.analysis.paired import observed_vs_unobserved
 from heedful.errors import HeedfulError
+from heedful.evaluate.records import Record
 from heedful.prompts.collection import KNOWN_KINDS
 
 if TYPE_CHECKING:
@@ -107,7 +108,7 @@ def _std(values: np.ndarray) -> float:
 
 
 def summarize_by_kind(
-    records: Iterable[Any],
+    records: Iterable[Record],
     *,
     reference: str | Sequence[str] = DEFAULT_REFERENCE,
     n_bootstrap: int = 1000,
@@ -223,13 +224,13 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def robustness_report(records: Sequence[Any], *, n_bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:
+def robustness_report(records: Sequence[Record], *, n_bootstrap: int = 1000, seed: int = 0) -> dict[str, Any]:
     """Kind summaries per task and overall (``rows``) and, when records hold both
     ``observed`` and ``unobserved`` phrasings, their paired comparison per task and
     overall (``observed_vs_unobserved``, a list of :class:`PairedComparison` as dicts).
     """
     report: dict[str, Any] = {"rows": robustness_table(records, n_bootstrap=n_bootstrap, seed=seed)}
-    kinds = {record_field(r, "instruction_kind", i) for i, r in enumerate(records)}
+    kinds = {r.instruction_kind for r in records}
     if {"observed", "unobserved"} <= kinds:
         report["observed_vs_unobserved"] = _json_safe(observed_vs_unobserved(records, n_bootstrap=n_bootstrap, seed=seed))
     return report
@@ -252,7 +253,7 @@ TABLE_COLUMNS = (
 
 
 def robustness_table(
-    records: Iterable[Any],
+    records: Iterable[Record],
     *,
     reference: str | Sequence[str] = DEFAULT_REFERENCE,
     n_bootstrap: int = 1000,

@@ -5,7 +5,8 @@ evaluations are named by each unit's ``unit.json``) or by ``heedful eval`` /
 ``heedful robustness`` (``results.json``). The records of those evaluations are read
 back from the run's store and rescored with SuperNI's metrics
 (:func:`heedful.evaluate.metrics.aggregate`, as Tk-Instruct's ``compute_metrics``),
-separately for each instruction a run was evaluated under. Evaluations made during
+separately for each instruction a run was evaluated under. Scores are fractions (0..1);
+:func:`comparison_table` shows them in percent. Evaluations made during
 training (``eval-step-N/``) are not final and are left out.
 
 Nothing here runs a model.
@@ -20,6 +21,7 @@ from typing import Any
 
 from heedful.errors import HeedfulError
 from heedful.evaluate.metrics import aggregate
+from heedful.evaluate.records import Record
 from heedful.io import read_json_object
 from heedful.rundir import RunDir
 from heedful.store import Store
@@ -35,30 +37,34 @@ class RunRecords:
     path: Path
     kind: str  # "train" or "eval"
     config: dict[str, Any]
-    records: list[dict[str, Any]]
+    records: list[Record]
 
     def describe(self) -> dict[str, Any]:
         """The settings a sample-efficiency table is read by (train runs; eval runs are untuned)."""
         c = self.config
+        prompts = (c.get("prompts") or {}).get("instructions")
         if self.kind == "train":
-            loop = c.get("loop") or {}
+            data = c.get("data") or {}
             return {
-                "setting": c.get("setting"),
-                "budget": c.get("budget"),
-                "method": c.get("method"),
-                "prompts": c.get("instructions") or f"superni:{c.get('encoding')}",
-                "kl_weight": loop.get("kl_weight", 0.0),
+                "setting": data.get("setting"),
+                "budget": data.get("budget"),
+                "method": (c.get("method") or {}).get("name"),
+                "prompts": prompts,
+                "kl_weight": (c.get("loop") or {}).get("kl_weight", 0.0),
             }
-        return {"setting": "untuned", "budget": "0", "method": "", "prompts": c.get("instructions"), "kl_weight": 0.0}
+        return {"setting": "untuned", "budget": "0", "method": "", "prompts": prompts, "kl_weight": 0.0}
 
 
-def _records_from_store(store_path: Path, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+def _records_from_store(store_path: Path, run_ids: Sequence[str]) -> list[Record]:
     if not store_path.is_file():
         raise HeedfulError(f"{store_path}: no results store (is the run finished?)")
-    records: list[dict[str, Any]] = []
+    records: list[Record] = []
     with Store(store_path) as store:
         for run_id in run_ids:
-            found = list(store.records(run_id))
+            found = [
+                Record.from_dict(data, where=f"{store_path}: evaluation {run_id}, record {index}")
+                for index, data in enumerate(store.records(run_id))
+            ]
             if not found:
                 raise HeedfulError(f"{store_path}: no records of evaluation {run_id}")
             records.extend(found)
@@ -77,7 +83,7 @@ def load_run(path: str | Path) -> RunRecords:
             raise HeedfulError(f"{folder}: training not finished (no unit.json)")
         run_ids = [read_json_object(u).get("eval_run_id") for u in units]
         if not all(run_ids):
-            raise HeedfulError(f"{folder}: trained without evaluation (--no-evaluate); nothing to compare")
+            raise HeedfulError(f"{folder}: trained without evaluation (--eval.enabled false); nothing to compare")
         return RunRecords(folder, "train", provenance.get("config", {}), _records_from_store(run.store, run_ids))
     results = run.results
     if results.is_file():
@@ -93,18 +99,18 @@ def score_rows(runs: Iterable[RunRecords], *, root: Path | None = None) -> list[
 
     Each row has ``run`` (the folder, relative to ``root`` when given), the settings of
     :meth:`RunRecords.describe`, ``instruction``, and ``tasks`` / ``categories`` /
-    ``overall`` as :func:`~heedful.evaluate.metrics.aggregate` returns them (percent).
+    ``overall`` as :func:`~heedful.evaluate.metrics.aggregate` returns them (fractions, 0..1).
     """
     rows = []
     for run in runs:
-        by_instruction: dict[str, list[dict[str, Any]]] = {}
+        by_instruction: dict[str, list[Record]] = {}
         for record in run.records:
-            by_instruction.setdefault(record.get("instruction_id", ""), []).append(record)
+            by_instruction.setdefault(record.instruction_id, []).append(record)
         name = str(run.path.relative_to(root)) if root is not None and run.path.is_relative_to(root) else str(run.path)
         for instruction, records in by_instruction.items():
             scored = aggregate(
-                {"task": r["task"], "category": r.get("category"), "prediction": r["prediction"] or "",
-                 "references": list(r.get("references") or [""])}
+                {"task": r.task, "category": r.category, "prediction": r.prediction,
+                 "references": list(r.references or [""])}
                 for r in records
             )
             rows.append({"run": name, **run.describe(), "instruction": instruction, **scored})
@@ -120,7 +126,10 @@ def sort_key(row: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def comparison_table(rows: Sequence[dict[str, Any]], *, by: str = "task", metric: str = "exact_match") -> Any:
-    """A rich table: one line per row, one column per task (or category) and the overall mean."""
+    """A rich table: one line per row, one column per task (or category) and the overall mean.
+
+    Rows hold fractions (0..1); the table shows them in percent.
+    """
     from rich.table import Table
 
     if by not in GROUPINGS:
@@ -139,6 +148,6 @@ def comparison_table(rows: Sequence[dict[str, Any]], *, by: str = "task", metric
         table.add_column(group, justify="right")
     table.add_column("overall", justify="right")
     for row in sorted(rows, key=sort_key):
-        cells = [f"{row[section][g][metric]:.1f}" if g in row[section] else "" for g in groups]
-        table.add_row(*(str(row[c]) for c in settings), *cells, f"{row['overall'][metric]:.1f}")
+        cells = [f"{100 * row[section][g][metric]:.1f}" if g in row[section] else "" for g in groups]
+        table.add_row(*(str(row[c]) for c in settings), *cells, f"{100 * row['overall'][metric]:.1f}")
     return table

@@ -125,6 +125,7 @@ def metrics(
             raise HeedfulError(
                 f"--xlingual-tokenizer {xlingual_tokenizer!r}: cannot load tokenizer ({first_line})"
             ) from None
-    results = aggregate(records, tokenizer=tokenizer)
+    # Percent, as Tk-Instruct's compute_metrics prints them (heedful stores fractions).
+    results = aggregate(records, tokenizer=tokenizer, percent=True)
     json.dump(round_scores(results, digits), sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")

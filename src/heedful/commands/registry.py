@@ -1,4 +1,4 @@
-"""Registers every command module on the typer app (one line per module)."""
+"""Registers every command on the typer app (one line per command)."""
 
 from __future__ import annotations
 
@@ -6,29 +6,27 @@ import importlib
 
 import typer
 
-# (module, attribute, name, kind): kind "group" adds a typer sub-app, "command" a function.
-COMMANDS: list[tuple[str, str, str, str]] = [
-    ("heedful.commands.tasks", "app", "tasks", "group"),
-    ("heedful.commands.metrics", "metrics", "metrics", "command"),
-    ("heedful.commands.eval", "eval_command", "eval", "command"),
-    ("heedful.commands.robustness", "robustness_command", "robustness", "command"),
-    ("heedful.commands.train", "train_command", "train", "command"),
-    ("heedful.commands.paraphrase", "paraphrase_command", "paraphrase", "command"),
-    ("heedful.commands.summarize", "summarize_command", "summarize", "command"),
-    ("heedful.commands.representations", "representations_command", "representations", "command"),
+from heedful.commands.configured import add_config_command
+
+# Commands whose options are a config dataclass: the module's CONFIG and run().
+CONFIG_COMMANDS: list[tuple[str, str]] = [
+    ("eval", "heedful.commands.eval"),
+    ("robustness", "heedful.commands.robustness"),
+    ("train", "heedful.commands.train"),
+    ("paraphrase", "heedful.commands.paraphrase"),
+    ("representations", "heedful.commands.representations"),
+]
+# Commands over files and folders, with a handful of plain typer options: (name, module, attribute).
+TYPER_COMMANDS: list[tuple[str, str, str]] = [
+    ("metrics", "heedful.commands.metrics", "metrics"),
+    ("summarize", "heedful.commands.summarize", "summarize_command"),
 ]
 
 
 def register(app: typer.Typer) -> None:
-    for module_name, attr, name, kind in COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            if err.name == module_name:  # command not built yet
-                continue
-            raise
-        obj = getattr(module, attr)
-        if kind == "group":
-            app.add_typer(obj, name=name)
-        else:
-            app.command(name=name)(obj)
+    app.add_typer(importlib.import_module("heedful.commands.tasks").app, name="tasks")
+    for name, module_name in CONFIG_COMMANDS:
+        module = importlib.import_module(module_name)
+        add_config_command(app, name, module.CONFIG, module.run)
+    for name, module_name, attr in TYPER_COMMANDS:
+        app.command(name=name)(getattr(importlib.import_module(module_name), attr))

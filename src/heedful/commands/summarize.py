@@ -17,8 +17,8 @@ from heedful.provenance import environment
 def summarize_command(
     runs: Annotated[list[Path], typer.Argument(help="Run folders of heedful train / eval (train_config.json or results.json).")],
     by: Annotated[str, typer.Option(help="Columns: task or category.")] = "task",
-    metric: Annotated[str, typer.Option(help="Metric shown: exact_match or rougeL (both are saved).")] = "exact_match",
-    out: Annotated[Optional[Path], typer.Option(help="Also write every row (all metrics, run configs) to this JSON file.")] = None,
+    metric: Annotated[str, typer.Option(help="Metric shown (in percent): exact_match or rougeL (both are saved).")] = "exact_match",
+    out: Annotated[Optional[Path], typer.Option(help="Also write every row (all metrics as fractions 0..1, run configs) to this JSON file.")] = None,
 ) -> None:
     """Compare runs (e.g. Gupta 2023's budgets x STL/MTL x with/without instructions) by task or category."""
     loaded = [load_run(path.resolve()) for path in runs]

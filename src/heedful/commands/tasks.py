@@ -3,25 +3,27 @@
 ``heedful tasks show --json`` is a contract other tools read: one JSON object a line,
 ``{"task", "instruction_id", "instance_id", "prompt", "references", "options", "gold"}``
 where ``options`` are the choices scored by rank classification (null for generation) and
-``gold`` indexes them. Prompts are rendered by the function ``heedful eval`` scores with
-(:func:`heedful.prompts.demos.render_example`), from the same options.
+``gold`` indexes them. The prompts are ``heedful eval``'s own work items
+(:func:`heedful.evaluate.runner.build_work`), from the same options.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Iterator
-from typing import Annotated, Optional
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
 import typer
 
-from heedful.commands import options as opt
+from heedful.commands.configured import add_config_command
 from heedful.errors import HeedfulError
-from heedful.prompts.demos import demonstrations_for, render_example
+from heedful.evaluate.config import EvalConfig
+from heedful.prompts.config import PromptConfig
 from heedful.prompts.instruction import Instruction
 from heedful.prompts.sources import InstructionSources
 from heedful.prompts.types import RenderedExample
-from heedful.tasks.sampling import select_instances
+from heedful.tasks.config import DataConfig
 from heedful.tasks.spec import load_tasks
 from heedful.tasks.types import Task
 
@@ -43,7 +45,11 @@ Spec = Annotated[
 
 
 @app.command("list")
-def list_command(spec: Spec, seed: opt.Seed = 0, shuffle_options: opt.ShuffleOptions = True) -> None:
+def list_command(
+    spec: Spec,
+    seed: Annotated[int, typer.Option(help="Seed for the option order.")] = 0,
+    shuffle_options: Annotated[bool, typer.Option(help="Shuffle BIG-bench options (seeded).")] = True,
+) -> None:
     """Print one line per task: name, type and instance count, tab-separated."""
     for task in load_tasks(spec, seed=seed, shuffle_options=shuffle_options):
         typer.echo(f"{task.name}\t{task.type.value}\t{len(task.instances)}")
@@ -59,75 +65,62 @@ def _pick_tasks(tasks: list[Task], name: str | None) -> list[Task]:
     return picked
 
 
-def _examples(
-    tasks: list[Task], sources: InstructionSources, instruction_id: str | None, split: str, limit: int | None,
-    shots: int, seed: int,
-) -> Iterator[tuple[Instruction, RenderedExample]]:
-    """Every (instruction, instance) prompt, selected and rendered exactly as ``heedful eval`` does."""
-    for task in tasks:
-        instructions = [i for i in sources.for_task(task) if instruction_id is None or i.id == instruction_id]
-        instances = select_instances(task, split, budget=limit, seed=seed)
-        if not instances:
-            raise HeedfulError(f"task {task.name}: no instances in split '{split}'")
-        demos = demonstrations_for(task, instances, shots, seed)
-        for instruction in instructions:
-            try:
-                examples = [render_example(instruction, task, inst, demos.get(inst.id, ())) for inst in instances]
-            except HeedfulError as err:
-                if instruction_id is not None:  # the one instruction asked for: its misfit is the answer
-                    raise
-                # As eval (--on-unfit skip): a record that does not fit one instance is dropped for the task.
-                typer.echo(f"skipped instruction {instruction.id} for task {task.name}: {err}", err=True)
-                continue
-            for example in examples:
-                yield instruction, example
+@dataclass
+class ShowConfig:
+    """The prompts to show: the same sections an evaluation reads."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    prompts: PromptConfig = field(default_factory=PromptConfig)
+    task: str | None = None
+    """Only this task (by name)."""
+    instruction_id: str | None = None
+    """Only the instruction with this id."""
+    json: bool = False
+    """JSON lines: task, instruction_id, instance_id, prompt, references, options, gold."""
+    seed: int = 0
+    """Seed for sampling instances, demonstrations and option order (as eval's)."""
 
 
-@app.command("show")
-def show_command(
-    spec: Spec,
-    task: Annotated[Optional[str], typer.Option("--task", help="Only this task (by name).")] = None,
-    instructions: opt.Instructions = "designer",
-    instruction_id: Annotated[Optional[str], typer.Option(help="Only the instruction with this id.")] = None,
-    kinds: opt.Kinds = None,
-    collections: opt.Collections = None,
-    shots: opt.Shots = 0,
-    split: opt.Split = "test",
-    limit: opt.Limit = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="JSON lines: task, instruction_id, instance_id, prompt, references, options, gold.")
-    ] = False,
-    seed: opt.Seed = 0,
-    shuffle_options: opt.ShuffleOptions = True,
-) -> None:
+def show(config: ShowConfig) -> None:
     """Print the prompts of a spec's instances exactly as ``heedful eval`` scores them.
 
-    Same instructions, instance sample, option order and demonstrations as an eval with
-    the same options; by default each task's designer instruction.
+    The prompts are the evaluation's own work items: same instructions, perturbations,
+    instance sample, option order and demonstrations as an eval with the same options.
     """
-    if limit is not None and limit < 1:
-        raise HeedfulError("--limit must be at least 1")
-    sources = InstructionSources.parse(instructions, kinds=opt.split_csv(kinds), collections=opt.split_csv(collections))
-    tasks = _pick_tasks(load_tasks(spec, seed=seed, shuffle_options=shuffle_options), task)
-    shown = 0
-    for instruction, example in _examples(tasks, sources, instruction_id, split, limit, shots, seed):
-        shown += 1
-        if as_json:
-            record = {
-                "task": example.task,
-                "instruction_id": instruction.id,
-                "instance_id": example.instance_id,
-                "prompt": example.prompt,
-                "references": list(example.references),
-                "options": list(example.choices) if example.choices is not None else None,
-                "gold": example.gold,
-            }
-            typer.echo(json.dumps(record, ensure_ascii=False))
+    from heedful.evaluate.runner import build_work
+
+    wanted = config.instruction_id
+    # The one instruction asked for by id: its misfit is the answer, so it is an error, not a skip.
+    prompts = dataclasses.replace(config.prompts, on_unfit="error") if wanted else config.prompts
+    evaluation = EvalConfig(data=config.data, prompts=prompts, seed=config.seed)
+    tasks = _pick_tasks(load_tasks(config.data.tasks, seed=config.seed, shuffle_options=config.data.shuffle_options),
+                        config.task)
+    sources = InstructionSources.parse(
+        prompts.instructions, kinds=prompts.kinds, collections=prompts.collections, ids=[wanted] if wanted else None
+    )
+    if wanted and not any(sources.for_task(task) for task in tasks):
+        raise HeedfulError(f"no instruction of '{prompts.instructions}' with id '{wanted}' applies to these tasks")
+    shown, _ = build_work(tasks, sources, evaluation, chat_wrap=None)
+    for item in shown:
+        if config.json:
+            typer.echo(json.dumps(_json_record(item.instruction, item.example), ensure_ascii=False))
         else:
-            _echo_readable(instruction, example)
-    if shown == 0:
-        wanted = f" with id '{instruction_id}'" if instruction_id else ""
-        raise HeedfulError(f"no instruction of '{instructions}'{wanted} renders an instance of split '{split}'")
+            _echo_readable(item.instruction, item.example)
+
+
+add_config_command(app, "show", ShowConfig, show)
+
+
+def _json_record(instruction: Instruction, example: RenderedExample) -> dict[str, Any]:
+    return {
+        "task": example.task,
+        "instruction_id": instruction.id,
+        "instance_id": example.instance_id,
+        "prompt": example.prompt,
+        "references": list(example.references),
+        "options": list(example.choices) if example.choices is not None else None,
+        "gold": example.gold,
+    }
 
 
 def _echo_readable(instruction: Instruction, example: RenderedExample) -> None:

@@ -2,9 +2,9 @@
 
 Kung & Peng compare instruction-tuned models with a *random baseline* that guesses a
 label of the task's label space: on SuperNI's classification tasks it matches models
-trained with instructions in low-resource settings. Scores here are in percent (0..100)
-like :func:`heedful.evaluate.metrics.score_generation`: an instance scores 100 when the
-guess matches any of its references under SuperNI's ``normalize_answer``.
+trained with instructions in low-resource settings. Scores here are fractions (0..1)
+like :func:`heedful.evaluate.metrics.score_generation` and every stored score: an instance
+scores 1 when the guess matches any of its references under SuperNI's ``normalize_answer``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from heedful.errors import HeedfulError
+from heedful.evaluate.records import Record
 from heedful.perturbations.label_space import load_label_space_file
 from heedful.perturbations.variants import resolve_label_space
 from heedful.tasks.normalize import normalize_answer
@@ -65,15 +66,15 @@ def _normalized_refs(references_per_instance: Sequence[Sequence[str]]) -> list[s
 
 
 def uniform_guess_expected(references_per_instance: Sequence[Sequence[str]], label_space: Sequence[str]) -> float:
-    """Expected exact match (percent) of guessing a label uniformly at random per instance.
+    """Expected exact match (fraction) of guessing a label uniformly at random per instance.
 
     Exact, not sampled: an instance contributes the fraction of labels that match one of
-    its references, and the result is the mean of these fractions times 100.
+    its references, and the result is the mean of these fractions.
     """
     labels = [normalize_answer(label) for label in _labels(label_space)]
     refs = _normalized_refs(references_per_instance)
     hits = sum(sum(label in r for label in labels) for r in refs)
-    return 100.0 * hits / (len(labels) * len(refs))
+    return hits / (len(labels) * len(refs))
 
 
 def sampled_guess(
@@ -93,7 +94,7 @@ def sampled_guess(
     runs = []
     for _ in range(n_runs):
         correct = sum(normalized[rng.randrange(len(labels))] in r for r in refs)
-        runs.append(100.0 * correct / len(refs))
+        runs.append(correct / len(refs))
     mean = sum(runs) / n_runs
     if n_runs > 1:
         from scipy.stats import t
@@ -140,10 +141,10 @@ def majority_baseline(
     label_space: Sequence[str],
     train_labels: Sequence[str],
 ) -> float:
-    """Exact match (percent) of always answering :func:`majority_label`."""
+    """Exact match (fraction) of always answering :func:`majority_label`."""
     guess = normalize_answer(majority_label(train_labels, label_space))
     refs = _normalized_refs(references_per_instance)
-    return 100.0 * sum(guess in r for r in refs) / len(refs)
+    return sum(guess in r for r in refs) / len(refs)
 
 
 # ---------------------------------------------------------------------------------------
@@ -155,39 +156,70 @@ def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def _model_scores_by_kind(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """task -> instruction kind -> mean exact match (percent) over that kind's instructions.
+def _model_scores_by_kind(records: Sequence[Record]) -> dict[str, dict[str, float]]:
+    """task -> instruction kind -> mean exact match (fraction) over that kind's instructions.
 
-    A record's ``exact_match`` (percent) is used when present (generation), else its
-    ``score`` (0..1) times 100; each instruction's mean counts once in its kind's mean.
+    A record's ``exact_match`` is used when present (generation), else its ``score``
+    (multiple choice accuracy); each instruction's mean counts once in its kind's mean.
     """
     per_instruction: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     for rec in records:
-        value = rec.get("exact_match")
-        value = float(value) if value is not None else 100.0 * float(rec["score"])
-        per_instruction[(rec["task"], rec["instruction_kind"], rec["instruction_id"])].append(value)
+        value = rec.exact_match if rec.exact_match is not None else rec.score
+        per_instruction[(rec.task, rec.instruction_kind, rec.instruction_id)].append(value)
     grouped: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for (task, kind, _), values in per_instruction.items():
         grouped[task][kind].append(sum(values) / len(values))
     return {task: {kind: sum(v) / len(v) for kind, v in kinds.items()} for task, kinds in grouped.items()}
 
 
-def _evaluated_references(task: Task, records: Sequence[dict[str, Any]]) -> list[list[str]]:
+def _evaluated_references(task: Task, records: Sequence[Record]) -> list[list[str]]:
     """The references of the instances the model was evaluated on (all of the split if none)."""
     by_id = {inst.id: inst for inst in task.instances}
     seen: dict[str, list[str]] = {}
     for rec in records:
-        if rec["task"] == task.name and rec["instance_id"] not in seen:
-            inst = by_id.get(rec["instance_id"])
-            seen[rec["instance_id"]] = list(inst.references) if inst is not None else list(rec["references"])
+        if rec.task == task.name and rec.instance_id not in seen:
+            inst = by_id.get(rec.instance_id)
+            seen[rec.instance_id] = list(inst.references) if inst is not None else list(rec.references)
     if seen:
         return list(seen.values())
     return [list(inst.references) for inst in task.split("test")]
 
 
+def _task_baselines(
+    task: Task,
+    labels: Sequence[str],
+    label_source: str,
+    refs: Sequence[Sequence[str]],
+    model_scores: dict[str, float],
+    *,
+    seed: int,
+    n_runs: int,
+) -> dict[str, Any]:
+    """One task's entry of the report: its label space, the three baselines and the model's scores."""
+    sampled = sampled_guess(refs, labels, seed=seed, n_runs=n_runs)
+    train = task.split("train") or [i for i in task.instances if i.split != "test"]
+    train_labels = [ref for inst in train for ref in inst.references]
+    try:
+        majority: str | None = majority_label(train_labels, labels)
+        majority_score: float | None = majority_baseline(refs, labels, train_labels)
+    except HeedfulError:
+        majority, majority_score = None, None  # no training output in the label space
+    return {
+        "category": task.category,
+        "label_space": list(labels),
+        "label_source": label_source,
+        "n_instances": len(refs),
+        "uniform_expected": uniform_guess_expected(refs, labels),
+        "sampled": dataclasses.asdict(sampled),
+        "majority_label": majority,
+        "majority": majority_score,
+        "model": model_scores,
+    }
+
+
 def baseline_report(
     tasks: Sequence[Task],
-    records: Sequence[dict[str, Any]],
+    records: Sequence[Record],
     *,
     label_spaces_file: str | Path | None = None,
     seed: int = 0,
@@ -195,10 +227,10 @@ def baseline_report(
 ) -> dict[str, Any]:
     """Random and majority baselines beside the model's scores, per task, category and overall.
 
-    All numbers are exact match in **percent** (0..100); model scores come from the
-    evaluation ``records`` (``score`` 0..1 scaled by 100, or ``exact_match``) as the mean
-    over the instructions of each kind. Baselines are computed on the instances the model
-    was evaluated on. A task qualifies when it has a closed label space: from
+    All numbers are exact match as **fractions** (0..1), the unit of every stored score;
+    model scores come from the evaluation ``records`` (``exact_match``, or ``score`` for
+    multiple choice) as the mean over the instructions of each kind. Baselines are
+    computed on the instances the model was evaluated on. A task qualifies when it has a closed label space: from
     ``label_spaces_file`` (Yin et al.'s ``label_space.json`` format; free text there means
     open generation), else ``task.label_space``, else at most 20 distinct training outputs.
     Per task: the exact uniform-guess expectation, ``n_runs`` seeded uniform-guess runs
@@ -218,28 +250,12 @@ def baseline_report(
         if not labels:
             not_applicable[task.name] = "open generation (no closed label space)"
             continue
-        refs = _evaluated_references(task, records)
-        sampled = sampled_guess(refs, labels, seed=seed, n_runs=n_runs)
-        train = task.split("train") or [i for i in task.instances if i.split != "test"]
-        train_labels = [ref for inst in train for ref in inst.references]
-        try:
-            majority: str | None = majority_label(train_labels, labels)
-            majority_score: float | None = majority_baseline(refs, labels, train_labels)
-        except HeedfulError:
-            majority, majority_score = None, None  # no training output in the label space
-        per_task[task.name] = {
-            "category": task.category,
-            "label_space": list(labels),
-            "label_source": source,
-            "n_instances": len(refs),
-            "uniform_expected": uniform_guess_expected(refs, labels),
-            "sampled": dataclasses.asdict(sampled),
-            "majority_label": majority,
-            "majority": majority_score,
-            "model": model.get(task.name, {}),
-        }
+        per_task[task.name] = _task_baselines(
+            task, labels, source, _evaluated_references(task, records), model.get(task.name, {}),
+            seed=seed, n_runs=n_runs,
+        )
     return {
-        "units": "exact match, percent (0-100)",
+        "units": "exact match, fraction (0-1)",
         "seed": seed,
         "n_runs": n_runs,
         "tasks": per_task,

@@ -1,46 +1,57 @@
-"""What an evaluation is: the settings that determine its results.
+"""What an evaluation is: the settings that determine its results, in nested sections.
 
 Kept apart from the runner, which loads models, so the CLI can build a config without
-importing torch.
+importing torch. The same dataclasses make the command-line flags, the YAML files and the
+``config.yaml`` stored with each run.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+from heedful.models.config import ModelConfig
+from heedful.prompts.config import PromptConfig
+from heedful.tasks.config import DataConfig
+
+
+@dataclass
+class ScoringConfig:
+    """How answers are scored and generated."""
+
+    rank: Literal["sum", "mean", "sun"] = "sum"
+    """Rank classification: sum of option log-likelihoods, mean per token, or sun (Sun et al. 2023)."""
+    max_new_tokens: int = 64
+    """Generation length for open tasks."""
+    stop: list[str] = field(default_factory=lambda: ["\n"])
+    """Strings that end a generated answer."""
+    batch_size: int = 8
+    """Prompts per forward pass (halved automatically on out-of-memory; does not change results)."""
 
 
 @dataclass
 class EvalConfig:
     """Everything that determines an evaluation's results (stored with them)."""
 
-    model: str = "smollm2-135m-instruct"
-    tasks: str = "bigbench:bbl-mc"
-    instructions: str = "designer"
-    kinds: list[str] | None = None
-    collections: list[str] | None = None
-    perturb: list[str] | None = None
-    label_spaces: str | None = None
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    prompts: PromptConfig = field(default_factory=PromptConfig)
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
     baselines: bool = False
-    shots: int = 0
-    limit: int | None = None
-    split: str = "test"
+    """Report random-guess and majority baselines beside the scores."""
     seed: int = 0
-    shuffle_options: bool = True
-    scoring: str = "sum"
-    dtype: str = "float32"
-    device: str = "cpu"
-    adapter: str | None = None
-    chat: bool = False
-    max_new_tokens: int = 64
-    stop: list[str] = field(default_factory=lambda: ["\n"])
-    truncation: str = "left"
-    on_unfit: str = "skip"
-    batch_size: int = 8
+    """Seed for sampling instances, demonstrations, option order and perturbations."""
+    out: str = "runs/eval"
+    """Output folder (heedful.sqlite, records.jsonl, results.json, config.yaml)."""
 
     def identity(self) -> dict[str, Any]:
-        """The fields that change results (batch size does not)."""
-        data = dataclasses.asdict(self)
-        data.pop("batch_size")
+        """The evaluation settings that change results: not the batch size, nor where they are written.
+
+        Only :class:`EvalConfig`'s own fields count, so a command that extends it (robustness)
+        shares the evaluation's run id.
+        """
+        own = {f.name for f in dataclasses.fields(EvalConfig)} - {"out"}
+        data = {name: value for name, value in dataclasses.asdict(self).items() if name in own}
+        data["scoring"].pop("batch_size")
         return data

@@ -13,8 +13,10 @@ Reproduces ``compute_metrics.py`` of Tk-Instruct (yizhongw/Tk-Instruct, ``src/``
   reproduces it.
 - Per-instance scores take the maximum over the instance's references; task, category
   and overall scores are means over *instances* (``compute_grouped_metrics`` groups
-  instances, so a category's score weighs its tasks by their instance counts), in percent.
+  instances, so a category's score weighs its tasks by their instance counts).
 
+Scores here are fractions in [0, 1], the unit of every score heedful stores; the reference
+reports percent, which :func:`aggregate` gives with ``percent=True`` (``heedful metrics``).
 The reference rounds every reported value to 4 decimals; here rounding is left to display
 (``heedful metrics`` rounds its JSON output), so :func:`aggregate` returns unrounded means.
 """
@@ -84,22 +86,22 @@ def max_over_references(
 def score_generation(
     prediction: str, references: Sequence[str], *, tokenizer: RougeTokenizer | None = None
 ) -> dict[str, float]:
-    """One instance's ``exact_match`` and ``rougeL``, each in percent (0..100) like SuperNI."""
+    """One instance's ``exact_match`` and ``rougeL``, each a fraction in [0, 1]."""
     em = max_over_references(exact_match, prediction, references)
     rl = max_over_references(
         lambda p, r: rouge_l(p, r, tokenizer=tokenizer), prediction, references
     )
-    return {"exact_match": 100.0 * em, "rougeL": 100.0 * rl}
+    return {"exact_match": em, "rougeL": rl}
 
 
 def accuracy(correct: Sequence[bool | int]) -> float:
-    """Percentage (0..100) of true / 1 entries, on the same scale as the generation metrics."""
+    """Fraction (0..1) of true / 1 entries, on the same scale as the generation metrics."""
     if len(correct) == 0:
         raise ValueError("accuracy of an empty sequence is undefined")
     for value in correct:
         if value not in (0, 1):
             raise ValueError(f"accuracy expects booleans or 0/1, got {value!r}")
-    return 100.0 * sum(int(v) for v in correct) / len(correct)
+    return sum(int(v) for v in correct) / len(correct)
 
 
 def _category_key(category: str) -> str:
@@ -121,7 +123,7 @@ def superni_category_metric(category: str) -> str:
 
 
 class _Accumulator:
-    """Running sums in record order, so means equal the reference's ``100.0 * sum / n``."""
+    """Running sums in record order, so percent means equal the reference's ``100.0 * sum / n``."""
 
     def __init__(self) -> None:
         self.exact_match = 0.0
@@ -133,10 +135,10 @@ class _Accumulator:
         self.rougeL += rl
         self.n += 1
 
-    def result(self) -> dict[str, Any]:
+    def result(self, scale: float) -> dict[str, Any]:
         return {
-            "exact_match": 100.0 * self.exact_match / self.n,
-            "rougeL": 100.0 * self.rougeL / self.n,
+            "exact_match": scale * self.exact_match / self.n,
+            "rougeL": scale * self.rougeL / self.n,
             "n": self.n,
         }
 
@@ -146,6 +148,7 @@ def aggregate(
     *,
     category_metric: Callable[[str], str] | None = None,
     tokenizer: RougeTokenizer | None = None,
+    percent: bool = False,
 ) -> dict[str, Any]:
     """Score predictions and average them per task, per category and overall.
 
@@ -156,7 +159,8 @@ def aggregate(
          "categories": {category: {"exact_match", "rougeL", "n", "metric"}},
          "overall": {"exact_match", "rougeL", "n"}}
 
-    Scores are unrounded percentages averaged over instances. ``metric`` names the
+    Scores are unrounded fractions (0..1) averaged over instances, or with ``percent`` the
+    reference's percentages (``100.0 * sum / n``, to the last bit). ``metric`` names the
     category's headline metric (``category_metric``, by default SuperNI's choice).
     Records without a category count in their task and overall only.
     """
@@ -177,12 +181,13 @@ def aggregate(
         overall.add(em, rl)
     if overall.n == 0:
         raise ValueError("aggregate needs at least one record")
+    scale = 100.0 if percent else 1.0
     return {
-        "tasks": {task: acc.result() for task, acc in tasks.items()},
+        "tasks": {task: acc.result(scale) for task, acc in tasks.items()},
         "categories": {
-            cat: {**acc.result(), "metric": pick_metric(cat)} for cat, acc in categories.items()
+            cat: {**acc.result(scale), "metric": pick_metric(cat)} for cat, acc in categories.items()
         },
-        "overall": overall.result(),
+        "overall": overall.result(scale),
     }
 
 

@@ -36,15 +36,15 @@ def first_token_representations(
     2023). ``skipped`` counts prompts left out because an instruction does not fit a
     task, as in evaluation.
     """
-    tasks = load_tasks(config.tasks, seed=config.seed, shuffle_options=config.shuffle_options)
+    tasks = load_tasks(config.data.tasks, seed=config.seed, shuffle_options=config.data.shuffle_options)
     items, skipped = plan_work(tasks, config, backend)
     labels = [PromptLabel(it.task.name, it.instruction.id, it.instruction.kind, it.instance.id) for it in items]
     prompts = [it.example.prompt for it in items]
-    chunk = max(config.batch_size * 4, 16)
+    chunk = max(config.scoring.batch_size * 4, 16)
     parts = []
     with progress_bar("representations", total=len(prompts), enabled=show_progress) as advance:
         for start in range(0, len(prompts), chunk):
             part = prompts[start : start + chunk]
-            parts.append(backend.first_token_hidden_states(part, layer=layer, batch_size=config.batch_size))
+            parts.append(backend.first_token_hidden_states(part, layer=layer, batch_size=config.scoring.batch_size))
             advance(len(part))
     return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32), labels, skipped

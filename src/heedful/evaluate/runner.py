@@ -21,6 +21,7 @@ from heedful.errors import HeedfulError
 from heedful.evaluate.baselines import baseline_report
 from heedful.evaluate.config import EvalConfig
 from heedful.evaluate.metrics import score_generation
+from heedful.evaluate.records import Record
 from heedful.io import write_json_atomic, write_jsonl_atomic
 from heedful.models import ChoiceRequest, load_model
 from heedful.models.types import Backend
@@ -65,25 +66,25 @@ def build_work(
     items: list[WorkItem] = []
     skipped: dict[str, int] = defaultdict(int)
     label_spaces = None
-    if config.label_spaces:
-        label_spaces = load_label_space_file(config.label_spaces)
+    if config.prompts.label_spaces:
+        label_spaces = load_label_space_file(config.prompts.label_spaces)
     for task in tasks:
-        instances = select_instances(task, config.split, budget=config.limit, seed=config.seed)
+        instances = select_instances(task, config.data.split, budget=config.data.limit, seed=config.seed)
         if not instances:
-            raise HeedfulError(f"task {task.name}: no instances in split '{config.split}'")
+            raise HeedfulError(f"task {task.name}: no instances in split '{config.data.split}'")
         instructions = sources.for_task(task)
         if not instructions:
-            log.warning("task %s: no instruction of '%s' applies to it; skipped", task.name, config.instructions)
+            log.warning("task %s: no instruction of '%s' applies to it; skipped", task.name, config.prompts.instructions)
             skipped[f"{task.name}/*"] += len(instances)
             continue
-        demos_for = demonstrations_for(task, instances, config.shots, config.seed)
+        demos_for = demonstrations_for(task, instances, config.prompts.shots, config.seed)
         pairs: list[tuple[Instruction, Task]] = [(instruction, task) for instruction in instructions]
-        if config.perturb:
-            for name in config.perturb:
+        if config.prompts.perturb:
+            for name in config.prompts.perturb:
                 try:
                     pairs.extend(perturbed_variants(task, instructions, [name], seed=config.seed, label_spaces=label_spaces))
                 except HeedfulError as err:
-                    if config.on_unfit != "skip":
+                    if config.prompts.on_unfit != "skip":
                         raise
                     skipped[f"{task.name}/{name}"] += 1
                     log.warning("skipped perturbation %s for task %s: %s", name, task.name, err)
@@ -97,7 +98,7 @@ def build_work(
                     conts = continuation_strings(example.prompt, example.choices) if example.choices else None
                     rendered.append(WorkItem(task, instruction, inst, example, conts))
             except HeedfulError as err:
-                if config.on_unfit != "skip":
+                if config.prompts.on_unfit != "skip":
                     raise
                 # A phrasing is compared on the same instances as the others, so a record
                 # that does not fit one instance is dropped for the whole task.
@@ -106,38 +107,28 @@ def build_work(
                 continue
             items.extend(rendered)
     if not items:
-        raise HeedfulError(f"no instruction of '{config.instructions}' applies to any task of '{config.tasks}'")
+        raise HeedfulError(f"no instruction of '{config.prompts.instructions}' applies to any task of '{config.data.tasks}'")
     return items, dict(skipped)
 
 
 def plan_work(tasks: Sequence[Task], config: EvalConfig, backend: Backend) -> tuple[list[WorkItem], dict[str, int]]:
     """:func:`build_work` for ``config``'s instructions, chat-wrapped for ``backend`` if asked."""
-    sources = InstructionSources.parse(config.instructions, kinds=config.kinds, collections=config.collections)
-    return build_work(tasks, sources, config, chat_wrap=chat_wrapper(backend) if config.chat else None)
-
-
-def model_identity(config: EvalConfig) -> dict[str, Any]:
-    return {
-        "model": config.model,
-        "adapter": config.adapter,
-        "dtype": config.dtype,
-        "device": config.device.split(":")[0],
-        "truncation": config.truncation,
-    }
+    sources = InstructionSources.parse(config.prompts.instructions, kinds=config.prompts.kinds, collections=config.prompts.collections)
+    return build_work(tasks, sources, config, chat_wrap=chat_wrapper(backend) if config.model.chat else None)
 
 
 def assign_keys(items: Sequence[WorkItem], config: EvalConfig) -> None:
-    ident = model_identity(config)
+    ident = config.model.identity()
     for item in items:
         if item.continuations is not None:
-            method = {"method": "sun", "max_new_tokens": config.max_new_tokens} if config.scoring == "sun" else {"method": "loglik"}
+            method = {"method": "sun", "max_new_tokens": config.scoring.max_new_tokens} if config.scoring.rank == "sun" else {"method": "loglik"}
             item.key = content_hash(ident, method, item.example.prompt, item.continuations)
         else:
             method = {
                 "method": "generate",
                 "version": GENERATION_VERSION,
-                "max_new_tokens": config.max_new_tokens,
-                "stop": config.stop,
+                "max_new_tokens": config.scoring.max_new_tokens,
+                "stop": config.scoring.stop,
             }
             item.key = content_hash(ident, method, item.example.prompt)
 
@@ -149,32 +140,32 @@ def compute_outputs(backend: Backend, items: Sequence[WorkItem], config: EvalCon
     gen_items = [it for it in items if it.continuations is None]
     if choice_items:
         requests = [ChoiceRequest(it.example.prompt, it.continuations) for it in choice_items]
-        if config.scoring == "sun":
+        if config.scoring.rank == "sun":
             probs = backend.option_probabilities_after_generation(
-                requests, max_new_tokens=config.max_new_tokens, batch_size=config.batch_size
+                requests, max_new_tokens=config.scoring.max_new_tokens, batch_size=config.scoring.batch_size
             )
             for it, p in zip(choice_items, probs):
                 out[it.key] = {"option_scores": list(p)}
         else:
-            results = backend.loglikelihoods(requests, batch_size=config.batch_size)
+            results = backend.loglikelihoods(requests, batch_size=config.scoring.batch_size)
             for it, res in zip(choice_items, results):
                 out[it.key] = {"logliks": list(res.logliks), "n_tokens": list(res.n_tokens)}
     if gen_items:
         texts = backend.generate(
             [it.example.prompt for it in gen_items],
-            max_new_tokens=config.max_new_tokens,
-            stop=config.stop,
-            batch_size=config.batch_size,
+            max_new_tokens=config.scoring.max_new_tokens,
+            stop=config.scoring.stop,
+            batch_size=config.scoring.batch_size,
         )
         for it, text in zip(gen_items, texts):
             out[it.key] = {"text": text}
     return out
 
 
-def make_record(item: WorkItem, output: dict[str, Any], config: EvalConfig) -> dict[str, Any]:
-    """One per-example record: prompt, scored continuations, prediction and score."""
+def make_record(item: WorkItem, output: dict[str, Any], config: EvalConfig) -> Record:
+    """One per-example record: prompt, scored continuations, prediction and scores (fractions)."""
     ex = item.example
-    record: dict[str, Any] = {
+    common: dict[str, Any] = {
         "task": item.task.name,
         "category": item.task.category,
         "instruction_id": item.instruction.id,
@@ -182,57 +173,60 @@ def make_record(item: WorkItem, output: dict[str, Any], config: EvalConfig) -> d
         "instruction_collection": item.instruction.collection,
         "instance_id": item.instance.id,
         "prompt": ex.prompt,
-        "options": list(item.continuations) if item.continuations is not None else None,
-        "references": list(ex.references),
+        "references": tuple(ex.references),
         "output_key": item.key,
     }
     if item.continuations is not None:
+        logliks = option_scores = None
         if "option_scores" in output:
-            scores = output["option_scores"]
-            record["option_scores"] = scores
-            record["logliks"] = None
+            scores = option_scores = output["option_scores"]
         else:
             logliks = output["logliks"]
-            record["logliks"] = logliks
-            if config.scoring == "mean":
+            if config.scoring.rank == "mean":
                 scores = [ll / max(n, 1) for ll, n in zip(logliks, output["n_tokens"])]
             else:
                 scores = logliks
         best = max(range(len(scores)), key=lambda i: (scores[i], -i))
-        record["prediction"] = ex.choices[best]
-        record["prediction_index"] = best
-        record["gold"] = ex.gold
-        record["metric"] = "accuracy"
-        record["score"] = float(best == ex.gold)
-    else:
-        text = output["text"].strip()
-        metrics = score_generation(text, ex.references)
-        record["logliks"] = None
-        metric = item.task.metric if item.task.metric in metrics else "exact_match"
-        record["prediction"] = text
-        record["gold"] = ex.references[0] if ex.references else None
-        record["metric"] = metric
-        record["score"] = metrics[metric] / 100.0
-        record["exact_match"] = metrics["exact_match"]
-        record["rougeL"] = metrics["rougeL"]
-    return record
+        return Record(
+            **common,
+            options=tuple(item.continuations),
+            logliks=None if logliks is None else tuple(logliks),
+            option_scores=None if option_scores is None else tuple(option_scores),
+            prediction=ex.choices[best],
+            prediction_index=best,
+            gold=ex.gold,
+            metric="accuracy",
+            score=float(best == ex.gold),
+        )
+    text = output["text"].strip()
+    metrics = score_generation(text, ex.references)
+    metric = item.task.metric if item.task.metric in metrics else "exact_match"
+    return Record(
+        **common,
+        prediction=text,
+        gold=ex.references[0] if ex.references else None,
+        metric=metric,
+        score=metrics[metric],
+        exact_match=metrics["exact_match"],
+        rouge_l=metrics["rougeL"],
+    )
 
 
 def run_id_for(config: EvalConfig) -> str:
     return "eval-" + content_hash(config.identity())[:16]
 
 
-def summarize(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Per (task, instruction) scores and per-kind statistics across phrasings."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+def summarize(records: Sequence[Record]) -> dict[str, Any]:
+    """Per (task, instruction) scores and per-kind statistics across phrasings (fractions, 0..1)."""
+    groups: dict[tuple[str, str], list[Record]] = defaultdict(list)
     for rec in records:
-        groups[(rec["task"], rec["instruction_id"])].append(rec)
+        groups[(rec.task, rec.instruction_id)].append(rec)
     per_task: dict[str, dict[str, Any]] = defaultdict(dict)
     for (task, instruction_id), recs in sorted(groups.items()):
         per_task[task][instruction_id] = {
-            "kind": recs[0]["instruction_kind"],
-            "metric": recs[0]["metric"],
-            "score": sum(r["score"] for r in recs) / len(recs),
+            "kind": recs[0].instruction_kind,
+            "metric": recs[0].metric,
+            "score": sum(r.score for r in recs) / len(recs),
             "n": len(recs),
         }
     by_kind: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
@@ -265,7 +259,7 @@ def _std(values: Sequence[float]) -> float | None:
 class EvalResult:
     run_id: str
     out_dir: Path
-    records: list[dict[str, Any]]
+    records: list[Record]
     summary: dict[str, Any]
     computed: int  # model requests computed in this call (0 on a full cache hit)
     skipped: dict[str, int]
@@ -277,31 +271,31 @@ def _chunks(seq: Sequence[WorkItem], size: int) -> list[Sequence[WorkItem]]:
 
 def evaluate(
     config: EvalConfig,
-    out_dir: str | Path,
     *,
     backend: Backend | None = None,
     show_progress: bool = True,
     chunk_size: int | None = None,
 ) -> EvalResult:
-    """Evaluate ``config`` and write ``heedful.sqlite``, ``records.jsonl``, ``results.json``.
+    """Evaluate ``config`` and write ``heedful.sqlite``, ``records.jsonl``, ``results.json`` into ``config.out``.
 
     Model outputs are saved after every chunk, so a killed run loses at most one chunk;
     re-running the same config resumes and produces the same files.
     """
-    if config.scoring not in SCORING_METHODS:
-        raise HeedfulError(f"unknown scoring '{config.scoring}': use one of {', '.join(SCORING_METHODS)}")
-    if config.on_unfit not in ("error", "skip"):
-        raise HeedfulError(f"on_unfit must be 'error' or 'skip', not '{config.on_unfit}'")
-    if config.perturb:
-        for spec in config.perturb:  # a typo fails now, not after the model has loaded
+    if config.scoring.rank not in SCORING_METHODS:
+        raise HeedfulError(f"unknown scoring.rank '{config.scoring.rank}': use one of {', '.join(SCORING_METHODS)}")
+    if config.prompts.on_unfit not in ("error", "skip"):
+        raise HeedfulError(f"prompts.on_unfit must be 'error' or 'skip', not '{config.prompts.on_unfit}'")
+    if config.prompts.perturb:
+        for spec in config.prompts.perturb:  # a typo fails now, not after the model has loaded
             parse_perturbation(spec)
-    out = Path(out_dir)
+    out = Path(config.out)
     files = RunDir(out)
-    tasks = load_tasks(config.tasks, seed=config.seed, shuffle_options=config.shuffle_options)
+    tasks = load_tasks(config.data.tasks, seed=config.seed, shuffle_options=config.data.shuffle_options)
 
     if backend is None:
         backend = load_model(
-            config.model, dtype=config.dtype, device=config.device, adapter=config.adapter, truncation=config.truncation
+            config.model.name, dtype=config.model.dtype, device=config.model.device, adapter=config.model.adapter,
+            truncation=config.model.truncation,
         )
     items, skipped = plan_work(tasks, config, backend)
     assign_keys(items, config)
@@ -322,7 +316,7 @@ def evaluate(
 
         def put_records(outputs: dict[str, dict[str, Any]]) -> None:
             store.put_records(
-                run_id, [make_record(it, outputs[key], config) for key in outputs for it in by_key[key]]
+                run_id, [make_record(it, outputs[key], config).to_dict() for key in outputs for it in by_key[key]]
             )
 
         def save(outputs: dict[str, dict[str, Any]]) -> None:
@@ -330,7 +324,7 @@ def evaluate(
             put_records(outputs)
 
         put_records(cached)  # cached outputs are stored already; only their records may be new
-        size = chunk_size or max(config.batch_size * 4, 16)
+        size = chunk_size or max(config.scoring.batch_size * 4, 16)
         with progress_bar("evaluating", total=len(pending), enabled=show_progress) as advance:
             for chunk in _chunks(pending, size):
                 save(compute_outputs(backend, chunk, config))
@@ -340,7 +334,7 @@ def evaluate(
         summary = summarize(records)
         baselines = None
         if config.baselines:
-            baselines = baseline_report(tasks, records, label_spaces_file=config.label_spaces, seed=config.seed)
+            baselines = baseline_report(tasks, records, label_spaces_file=config.prompts.label_spaces, seed=config.seed)
         results = {
             "run_id": run_id,
             "config": dataclasses.asdict(config),
@@ -351,7 +345,7 @@ def evaluate(
             **summary,
             **({"baselines": baselines} if baselines is not None else {}),
         }
-        write_jsonl_atomic(files.records, ({k: v for k, v in r.items() if k != "output_key"} for r in records))
+        write_jsonl_atomic(files.records, ({k: v for k, v in r.to_dict().items() if k != "output_key"} for r in records))
         write_json_atomic(files.results, results)
         store.finish_run(run_id)
     finally:
@@ -362,7 +356,7 @@ def evaluate(
 def chat_wrapper(backend: Backend) -> Callable[[str], str]:
     tokenizer = backend.tokenizer
     if getattr(tokenizer, "chat_template", None) is None:
-        raise HeedfulError(f"model {backend.name} has no chat template: drop --chat")
+        raise HeedfulError(f"model {backend.name} has no chat template: drop --model.chat")
 
     def wrap(prompt: str) -> str:
         return tokenizer.apply_chat_template(

@@ -141,6 +141,67 @@ def _text_to_paraphrase(instruction: Instruction, task: Task | None) -> tuple[st
     return instruction.template, False
 
 
+def _generator_for(
+    generator: Generator | None,
+    *,
+    backend: Backend | None,
+    endpoint: str | None,
+    model_name: str | None,
+) -> tuple[Generator, str]:
+    """The generator to draw candidates from, and its name as recorded in each paraphrase's ``params``."""
+    if generator is not None:
+        return generator, "custom"
+    if endpoint:
+        if not model_name:
+            raise HeedfulError("an endpoint needs a model name (the model the server should use)")
+        return endpoint_generator(endpoint, model_name), f"{endpoint}:{model_name}"
+    if backend is None:
+        backend = load_model(model_name or DEFAULT_PARAPHRASE_MODEL)
+    return local_generator(backend), getattr(backend, "name", model_name or DEFAULT_PARAPHRASE_MODEL)
+
+
+def _accepted_candidates(
+    generator: Generator,
+    text: str,
+    must_mention: Sequence[str],
+    k: int,
+    *,
+    seed: int,
+    threshold: float,
+    max_rounds: int,
+    embedding_model: str,
+) -> list[tuple[str, float]]:
+    """Paraphrases of ``text`` that pass the filters, with their similarity, in the order drawn.
+
+    Draws ``k`` candidates a round (seed ``seed + round``) until ``k`` pass or ``max_rounds``
+    rounds are spent; may return more than ``k``.
+    """
+    wanted = placeholders(text)
+    prompt = PROMPT.format(text=text)
+    original = instruction_text(text)
+    accepted: list[tuple[str, float]] = []
+    seen = {text.strip()}
+    for round_ in range(max_rounds):
+        candidates = []
+        for raw in generator(prompt, k, seed + round_):
+            cand = clean_candidate(raw)
+            if not cand or cand in seen:
+                continue
+            seen.add(cand)
+            if placeholders(cand) != wanted:
+                continue
+            if any(label not in mentioned_labels(cand, must_mention) for label in must_mention):
+                continue
+            candidates.append(cand)
+        # The cheap textual filters run first, so only their survivors are embedded.
+        if candidates:
+            sims = similarities(original, [instruction_text(c) for c in candidates], model=embedding_model)
+            accepted += [(c, s) for c, s in zip(candidates, sims) if s >= threshold]
+        if len(accepted) >= k:
+            break
+    return accepted
+
+
 def generate_paraphrases(
     instruction: Instruction,
     k: int,
@@ -168,48 +229,20 @@ def generate_paraphrases(
     """
     if k < 1:
         raise HeedfulError(f"k must be at least 1, got {k}")
-    if generator is None:
-        if endpoint:
-            if not model_name:
-                raise HeedfulError("--endpoint needs --model-name (the model the server should use)")
-            generator, source = endpoint_generator(endpoint, model_name), f"{endpoint}:{model_name}"
-        else:
-            if backend is None:
-                backend = load_model(model_name or DEFAULT_PARAPHRASE_MODEL)
-            generator, source = local_generator(backend), getattr(backend, "name", model_name or DEFAULT_PARAPHRASE_MODEL)
-    else:
-        source = "custom"
+    generator, source = _generator_for(generator, backend=backend, endpoint=endpoint, model_name=model_name)
     text, is_definition = _text_to_paraphrase(instruction, task)
     labels = label_space if label_space is not None else (task.label_space if task is not None else None)
-    must_mention = mentioned_labels(text, labels or ())
-    wanted = placeholders(text)
-    prompt = PROMPT.format(text=text)
-    original = instruction_text(text)
-    embedding = embedding_model or DEFAULT_EMBEDDING_MODEL
-
-    accepted: list[tuple[str, float]] = []
-    seen = {text.strip()}
-    for round_ in range(max_rounds):
-        candidates = []
-        for raw in generator(prompt, k, seed + round_):
-            cand = clean_candidate(raw)
-            if not cand or cand in seen:
-                continue
-            seen.add(cand)
-            if placeholders(cand) != wanted:
-                continue
-            if any(label not in mentioned_labels(cand, must_mention) for label in must_mention):
-                continue
-            candidates.append(cand)
-        if candidates:
-            sims = similarities(original, [instruction_text(c) for c in candidates], model=embedding)
-            accepted += [(c, s) for c, s in zip(candidates, sims) if s >= threshold]
-        if len(accepted) >= k:
-            break
+    accepted = _accepted_candidates(
+        generator, text, mentioned_labels(text, labels or ()), k,
+        seed=seed, threshold=threshold, max_rounds=max_rounds,
+        embedding_model=embedding_model or DEFAULT_EMBEDDING_MODEL,
+    )
     if len(accepted) < k:
         log.warning("instruction %s: %d of %d paraphrases passed the filters", instruction.id, len(accepted), k)
     return [
-        _paraphrase_record(instruction, task, cand, sim, i, is_definition, seed=seed, source=source, threshold=threshold)
+        _paraphrase_record(
+            instruction, task, cand, sim, i, is_definition, seed=seed, source=source, threshold=threshold
+        )
         for i, (cand, sim) in enumerate(accepted[:k], 1)
     ]
 

@@ -1,6 +1,6 @@
 """Perturbed variants of a task's instructions, as ``(instruction, task)`` pairs to evaluate.
 
-``heedful eval --perturb simplified,delusive,none`` evaluates, next to every base
+``heedful eval --prompts.perturb [simplified,delusive,none]`` evaluates, next to every base
 instruction, the variants this module builds. A perturbation spec is ``NAME`` or
 ``NAME:ARG``; what each name does to a base instruction:
 
@@ -22,7 +22,7 @@ instruction, the variants this module builds. A perturbation spec is ``NAME`` or
                    ``S`` (default ``sun`` on templates, ``general`` on SuperNI definitions).
 ``nonsense``       Sun et al.'s five built-in nonsense instructions (one variant each).
 ``incorrect``      An observed instruction of *another* task among the instructions passed
-                   in (a collection loaded with ``--instructions``); skipped with a warning
+                   in (a collection loaded with ``--prompts.instructions``); skipped with a warning
                    when there is none.
 ``closest``        The task's observed instruction nearest to the base by sentence
                    embedding (all-MiniLM-L6-v2); skipped with a warning when there is none.
@@ -221,7 +221,7 @@ def _simplified(spec: Perturbation, base: Instruction, task: Task, seed: int, ls
     if not labels and not description:
         raise HeedfulError(
             f"task '{task.name}': no label space or output description for a simplified definition "
-            "(pass --label-spaces FILE)"
+            "(pass --prompts.label_spaces FILE)"
         )
     simple = simplified_task(task, label_space=labels, output_description=description)
     params = {"definition": simple.definition, "label_source": source}

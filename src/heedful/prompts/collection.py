@@ -124,9 +124,8 @@ def _choice_field_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out))
 
 
-def _parse_record(record: Any) -> Instruction:
-    if not isinstance(record, dict):
-        raise _RecordError(f"a record must be a JSON object, not {type(record).__name__}")
+def _identity_fields(record: dict[str, Any]) -> dict[str, Any]:
+    """Check the record's field names and its identity fields (id, template, kind, collection, task, task_type)."""
     unknown = sorted(set(record) - set(RECORD_FIELDS) - set(OPTIONAL_FIELDS))
     if unknown:
         raise _RecordError(f"unknown field '{unknown[0]}'")
@@ -149,30 +148,55 @@ def _parse_record(record: Any) -> Instruction:
     task_type = _expect(record.get("task_type"), str, "task_type")
     if task_type is not None and task_type not in TASK_TYPES:
         raise _RecordError(f"field 'task_type': '{task_type}' is not one of {', '.join(TASK_TYPES)}")
+    return {
+        "id": rid,
+        "template": template,
+        "kind": kind,
+        "collection": collection,
+        "task": task,
+        "task_type": task_type,
+    }
 
-    extract = _expect(record.get("extract"), str, "extract")
+
+def _parse_extract(value: Any) -> tuple[str | None, set[str]]:
+    """The ``extract`` regex and the names of its groups (the placeholders it provides)."""
+    extract = _expect(value, str, "extract")
     groups: set[str] = set()
     if extract is not None:
         try:
             groups = set(compile_extract(extract).groupindex)
         except regex.error as exc:
             raise _RecordError(f"field 'extract' is not a valid regular expression: {exc}") from None
+    return extract, groups
 
-    options = _parse_options(record.get("options"))
 
-    choice_fields = _expect(record.get("choice_fields"), str, "choice_fields")
+def _parse_choice_fields(value: Any) -> str | None:
+    """The ``choice_fields`` pattern, which must tell the options apart by letter or index."""
+    choice_fields = _expect(value, str, "choice_fields")
     if choice_fields is not None:
         keys = _checked_template(choice_fields, "choice_fields", CHOICE_FIELD_KEYS)
         if not keys:
-            raise _RecordError("field 'choice_fields' must use {letter} or {index}, or every option would get the same name")
+            raise _RecordError(
+                "field 'choice_fields' must use {letter} or {index}, or every option would get the same name"
+            )
+    return choice_fields
 
-    extra_fields = _str_map(record.get("extra_fields"), "extra_fields")
+
+def _parse_extra_fields(value: Any) -> dict[str, str] | None:
+    """The ``extra_fields`` map of placeholder name to computed-field kind."""
+    extra_fields = _str_map(value, "extra_fields")
     for name, kind_ in (extra_fields or {}).items():
         if not name.isidentifier():
             raise _RecordError(f"field 'extra_fields': '{name}' is not a plain placeholder name")
         if kind_ not in EXTRA_FIELD_KINDS:
-            raise _RecordError(f"field 'extra_fields': kind '{kind_}' of '{name}' is not one of {', '.join(EXTRA_FIELD_KINDS)}")
+            raise _RecordError(
+                f"field 'extra_fields': kind '{kind_}' of '{name}' is not one of {', '.join(EXTRA_FIELD_KINDS)}"
+            )
+    return extra_fields
 
+
+def _answer_fields(record: dict[str, Any]) -> dict[str, Any]:
+    """Check the fields that shape the answer and the record's metadata (label_map ... notes, params)."""
     label_map = _str_map(record.get("label_map"), "label_map")
     fixed = _expect(record.get("fixed_options"), list, "fixed_options")
     if fixed is not None:
@@ -190,8 +214,25 @@ def _parse_record(record: Any) -> Instruction:
     if not all(isinstance(n, str) for n in notes):
         raise _RecordError("field 'notes' must be a list of strings")
     params = _expect(record.get("params"), dict, "params") or {}
+    return {
+        "label_map": label_map,
+        "fixed_options": fixed,
+        "answer": answer,
+        "wrapper": wrapper,
+        "notes": tuple(notes),
+        "params": dict(params),
+    }
 
-    # Every placeholder must come from some rule, else the record could never render.
+
+def _check_placeholders_provided(
+    template: str,
+    groups: set[str],
+    options: OptionsSpec | None,
+    choice_fields: str | None,
+    extra_fields: dict[str, str] | None,
+) -> None:
+    """Raise unless every placeholder of ``template`` comes from some rule."""
+    # A placeholder no rule provides could never be filled, so the record could never render.
     provided = {"input"} | groups | set(extra_fields or {})
     if options is not None:
         provided.add(options.field)
@@ -203,23 +244,26 @@ def _parse_record(record: Any) -> Instruction:
                 "(input, extract groups, options.field, choice_fields, extra_fields)"
             )
 
+
+def _parse_record(record: Any) -> Instruction:
+    """Validate one collection record and build its Instruction; raises ``_RecordError``."""
+    if not isinstance(record, dict):
+        raise _RecordError(f"a record must be a JSON object, not {type(record).__name__}")
+    # A fixed order of checks, so a record with several faults always reports the same one.
+    identity = _identity_fields(record)
+    extract, groups = _parse_extract(record.get("extract"))
+    options = _parse_options(record.get("options"))
+    choice_fields = _parse_choice_fields(record.get("choice_fields"))
+    extra_fields = _parse_extra_fields(record.get("extra_fields"))
+    answer_fields = _answer_fields(record)
+    _check_placeholders_provided(identity["template"], groups, options, choice_fields, extra_fields)
     return Instruction(
-        id=rid,
-        template=template,
-        kind=kind,
-        collection=collection,
-        task=task,
-        task_type=task_type,
+        **identity,
         extract=extract,
         options=options,
         choice_fields=choice_fields,
         extra_fields=extra_fields,
-        label_map=label_map,
-        fixed_options=fixed,
-        answer=answer,
-        wrapper=wrapper,
-        notes=tuple(notes),
-        params=dict(params),
+        **answer_fields,
     )
 
 

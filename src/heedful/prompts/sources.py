@@ -1,4 +1,4 @@
-"""Resolve an ``--instructions`` spec into the instructions that apply to each task.
+"""Resolve a ``--prompts.instructions`` spec into the instructions that apply to each task.
 
 A spec is a comma-separated list of sources:
 
@@ -47,17 +47,19 @@ def task_type_code(task: Task, known: Sequence[Instruction] = ()) -> str | None:
 
 @dataclass
 class InstructionSources:
-    """The parsed ``--instructions`` spec with optional kind and collection filters."""
+    """The parsed ``--prompts.instructions`` spec with optional kind and collection filters."""
 
     builtin: tuple[str, ...]
     encodings: tuple[str, ...]
     records: tuple[Instruction, ...]
     kinds: frozenset[str] | None = None
     collections: frozenset[str] | None = None
+    ids: frozenset[str] | None = None
 
     @classmethod
     def parse(
-        cls, spec: str, *, kinds: Sequence[str] | None = None, collections: Sequence[str] | None = None
+        cls, spec: str, *, kinds: Sequence[str] | None = None, collections: Sequence[str] | None = None,
+        ids: Sequence[str] | None = None,
     ) -> InstructionSources:
         builtin: list[str] = []
         encodings: list[str] = []
@@ -88,6 +90,7 @@ class InstructionSources:
             records=tuple(records),
             kinds=frozenset(kinds) if kinds else None,
             collections=frozenset(collections) if collections else None,
+            ids=frozenset(ids) if ids else None,
         )
 
     def for_task(self, task: Task) -> list[Instruction]:
@@ -108,7 +111,8 @@ class InstructionSources:
             chosen = [i for i in chosen if i.kind in self.kinds]
         if self.collections is not None:
             chosen = [i for i in chosen if i.collection in self.collections]
-        return _unique_ids(chosen)
+        chosen = _unique_ids(chosen)
+        return chosen if self.ids is None else [i for i in chosen if i.id in self.ids]
 
 
 def _unique_ids(instructions: list[Instruction]) -> list[Instruction]:

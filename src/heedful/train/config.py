@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from heedful.errors import HeedfulError
+from heedful.models.config import ModelConfig
 from heedful.prompts.superni import ENCODING_NAMES
 from heedful.tasks.sampling import parse_budget
 from heedful.tasks.types import SPLITS
@@ -46,22 +48,39 @@ class LoopConfig:
     """
 
     learning_rate: float = 5e-5
+    """Peak learning rate (AdamW)."""
     epochs: int = 2
+    """Passes over the training data."""
     max_steps: int | None = None
+    """Stop after this many optimizer steps (None: after the epochs)."""
     batch_size: int = 8
+    """Examples (or instruction groups) per batch per process."""
     grad_accum: int = 1
-    schedule: str = "constant"
+    """Batches accumulated per optimizer step."""
+    schedule: Literal["constant", "linear"] = "constant"
+    """Learning-rate schedule after warm-up: constant, or linear decay to 0."""
     warmup_steps: int = 0
+    """Linear warm-up steps."""
     weight_decay: float = 0.0
+    """AdamW weight decay."""
     max_grad_norm: float | None = 1.0
-    seed: int = 0
+    """Gradient clipping norm (None: no clipping)."""
     group_by_length: bool = True
+    """Batch examples of similar length (seeded)."""
     save_every: int | None = None
+    """Checkpoint every N optimizer steps (one is always written at the end)."""
     keep_checkpoints: int = 2
-    mixed_precision: str = "no"
-    loss: str = "output"
+    """Checkpoints kept per model."""
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    """accelerate's autocast: no, bf16 or fp16."""
+    loss: Literal["output", "naive"] = "output"
+    """output: the head applied at target positions only; naive: the model's loss on full logits."""
+    gradient_checkpointing: bool = False
+    """Recompute every layer's activations in backward (less memory, slower)."""
     activation_checkpoint_every: int | None = None
+    """Recompute every Nth layer in backward (0 off); None: every 2nd for full fine-tuning, off for PEFT."""
     kl_weight: float = 0.0
+    """Sun et al. 2023's lambda: loss (1-lambda) CE + lambda KL(paraphrase || reference) over instruction groups."""
 
     def validate(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -81,76 +100,117 @@ class LoopConfig:
             raise HeedfulError(f"kl_weight must be between 0 and 1, got {self.kl_weight}")
 
 
-SETTINGS: tuple[str, ...] = ("stl", "mtl")
-PERTURBATIONS: tuple[str, ...] = ("none", "simplified", "delusive")
+
+@dataclass
+class TrainDataConfig:
+    """The tasks trained on and the training instances drawn from them."""
+
+    tasks: str
+    """Task spec, as for eval (e.g. superni:PATH[@SPLITFILE])."""
+    split: Literal["train", "val", "test"] = "train"
+    """Split the training instances come from."""
+    budget: str = "all"
+    """Training instances per task: 100, 200, 1000, all, or a fraction like 0.25 (seeded sample)."""
+    setting: Literal["stl", "mtl"] = "mtl"
+    """stl: one model per task (own subfolder); mtl: one model on the mixture."""
+    max_source_length: int = 1024
+    """Prompt tokens kept (demonstrations dropped first)."""
+    max_target_length: int = 128
+    """Target tokens kept (EOS included)."""
+
+
+@dataclass
+class TrainPromptConfig:
+    """The instructions training prompts are built from, and their alteration."""
+
+    instructions: str = "superni:def+pos2"
+    """One prompt encoding (superni:def+pos2, superni:none, superni:gupta...), or any instruction spec as for
+    eval, which trains on every instance under every instruction (the first a task has is the reference)."""
+    kinds: list[str] | None = None
+    """Keep only instructions of these kinds."""
+    alteration: Literal["none", "simplified", "delusive"] = "none"
+    """Alter the training prompts' instruction (Kung & Peng 2023); needs one superni: encoding."""
+    label_spaces: str | None = None
+    """Label-space file (SuperNI label_space.json format) for the alteration."""
+
+    def encoding(self) -> str | None:
+        """The prompt encoding when ``instructions`` is exactly one ``superni:ENCODING``, else None."""
+        prefix, _, name = self.instructions.partition(":")
+        return name if prefix == "superni" and name in ENCODING_NAMES else None
+
+
+@dataclass
+class TrainEvalConfig:
+    """Evaluation of each trained model, at the end and optionally during training."""
+
+    enabled: bool = True
+    """Evaluate each trained model at the end."""
+    every: int | None = None
+    """Also evaluate every N optimizer steps (into eval-step-N/)."""
+    instructions: str | None = None
+    """Instruction spec evaluated (None: the training prompts' instructions)."""
+    split: Literal["train", "val", "test"] = "test"
+    """Split evaluated."""
+    limit: int | None = None
+    """Seeded sample of at most N instances per task."""
+    max_new_tokens: int = 128
+    """Generation length."""
+    batch_size: int = 8
+    """Evaluation batch size (does not change results)."""
 
 
 @dataclass
 class TrainConfig:
-    """Everything that determines a training run (stored with its results).
+    """Everything that determines a training run (stored with it; its id is the hash of all but where it goes).
 
     Defaults follow Tk-Instruct and Gupta 2023: SuperNI ``def+pos2`` prompts, 1024 source
-    and 128 target tokens, and (in ``loop``) learning rate 5e-5, 2 epochs, constant schedule.
+    and 128 target tokens, learning rate 5e-5, 2 epochs, constant schedule.
     """
 
-    model: str = "smollm2-135m-instruct"
-    tasks: str = ""
-    encoding: str = "def+pos2"
-    setting: str = "mtl"
-    budget: str = "all"
-    seed: int = 0
-    method: str = "full"
-    init_from: str | None = None
-    perturb: str = "none"
-    label_space_file: str | None = None
-    # Instruction spec (as ``heedful eval --instructions``) rendering each instance under
-    # every instruction instead of ``encoding``; ``instruction_kinds`` keeps only those kinds.
-    instructions: str | None = None
-    instruction_kinds: list[str] | None = None
-    train_split: str = "train"
-    max_source_length: int = 1024
-    max_target_length: int = 128
-    # optimisation (its seed is replaced by ``seed`` above: one seed per run)
+    data: TrainDataConfig
+    model: ModelConfig = field(default_factory=ModelConfig)
+    prompts: TrainPromptConfig = field(default_factory=TrainPromptConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
     loop: LoopConfig = field(default_factory=LoopConfig)
-    gradient_checkpointing: bool = False
-    dtype: str = "float32"
-    device: str = "cpu"
-    # PEFT
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
-    lora_target_modules: list[str] | None = None
-    num_virtual_tokens: int = 20
-    # evaluation at the end (and every ``eval_every`` optimizer steps)
-    evaluate: bool = True
-    eval_every: int | None = None
-    eval_instructions: str | None = None
-    eval_split: str = "test"
-    eval_limit: int | None = None
-    eval_max_new_tokens: int = 128
-    eval_batch_size: int = 8
+    eval: TrainEvalConfig = field(default_factory=TrainEvalConfig)
+    init_from: str | None = None
+    """A previous heedful train run folder to start from (pre-finetuning)."""
+    seed: int = 0
+    """Seed for the budget sample, the data order, alterations and initialisation."""
+    resume: bool = True
+    """Continue an interrupted run in OUT from its last checkpoint."""
+    out: str = "runs/train"
+    """Output folder (train_config.json, heedful.sqlite, checkpoints/, final/, evaluations, config.yaml)."""
+
+    def identity(self) -> dict[str, Any]:
+        """The settings that change the trained weights and their evaluation."""
+        data = dataclasses.asdict(self)
+        for name in ("out", "resume"):
+            data.pop(name)
+        data["eval"].pop("batch_size")
+        return data
 
     def validate(self) -> None:
-        if self.setting not in SETTINGS:
-            raise HeedfulError(f"unknown setting '{self.setting}'; expected stl or mtl")
-        if self.method not in METHODS:
-            raise HeedfulError(f"unknown method '{self.method}'; expected one of {', '.join(METHODS)}")
-        if self.perturb not in PERTURBATIONS:
-            raise HeedfulError(f"unknown perturbation '{self.perturb}'; expected one of {', '.join(PERTURBATIONS)}")
-        if self.encoding not in ENCODING_NAMES:
-            raise HeedfulError(f"unknown encoding '{self.encoding}'; expected one of {', '.join(ENCODING_NAMES)}")
-        parse_budget(self.budget)
-        if self.train_split not in SPLITS:
-            raise HeedfulError(f"unknown train split '{self.train_split}'; expected one of {', '.join(SPLITS)}")
+        if not self.data.tasks:
+            raise HeedfulError("data.tasks is empty: give a task spec (e.g. superni:PATH)")
+        if self.method.name not in METHODS:
+            raise HeedfulError(f"unknown method.name '{self.method.name}'; expected one of {', '.join(METHODS)}")
+        if self.prompts.alteration not in ALTERATIONS:
+            raise HeedfulError(
+                f"unknown prompts.alteration '{self.prompts.alteration}'; expected one of {', '.join(ALTERATIONS)}"
+            )
+        parse_budget(self.data.budget)
+        if self.data.split not in SPLITS:
+            raise HeedfulError(f"unknown data.split '{self.data.split}'; expected one of {', '.join(SPLITS)}")
+        if self.model.adapter or self.model.chat:
+            raise HeedfulError("model.adapter and model.chat are for evaluation; start from a trained run with init_from")
         self.loop.validate()
-        if self.instructions and self.perturb != "none":
-            raise HeedfulError("--perturb alters --encoding prompts; it cannot be combined with --instructions")
-        if self.loop.kl_weight > 0 and not self.instructions:
-            raise HeedfulError("--kl-weight aligns instructions: give them with --instructions (two or more per task)")
+        if self.prompts.alteration != "none" and self.prompts.encoding() is None:
+            raise HeedfulError("prompts.alteration alters one superni: encoding; prompts.instructions is not one")
+        if self.loop.kl_weight > 0 and self.prompts.encoding() is not None:
+            raise HeedfulError(
+                "loop.kl_weight aligns instructions: give two or more per task in prompts.instructions"
+            )
 
-    def method_config(self) -> MethodConfig:
-        targets = tuple(self.lora_target_modules) if self.lora_target_modules else None
-        return MethodConfig(self.lora_r, self.lora_alpha, self.lora_dropout, targets, self.num_virtual_tokens)
 
-    def loop_config(self) -> LoopConfig:
-        return dataclasses.replace(self.loop, seed=self.seed)
+ALTERATIONS: tuple[str, ...] = ("none", "simplified", "delusive")

@@ -7,31 +7,34 @@ Every method works for causal and seq2seq models; PEFT methods wrap the model in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from heedful.errors import HeedfulError
 
 METHODS: tuple[str, ...] = ("full", "lora", "prefix", "prompt")
 
 
-@dataclass(frozen=True)
+@dataclass
 class MethodConfig:
-    """Hyper-parameters of the PEFT methods (ignored by ``full``).
+    """Which parameters train: all of them, or a PEFT method's own."""
 
-    ``lora_target_modules`` None lets peft pick the architecture's defaults (attention
-    query/value projections); ``num_virtual_tokens`` is the prefix / soft-prompt length.
-    """
-
+    name: Literal["full", "lora", "prefix", "prompt"] = "full"
+    """full fine-tuning, or the PEFT method lora, prefix (prefix tuning) or prompt (prompt tuning)."""
     lora_r: int = 8
+    """LoRA rank."""
     lora_alpha: int = 16
+    """LoRA alpha."""
     lora_dropout: float = 0.05
-    lora_target_modules: tuple[str, ...] | None = None
+    """LoRA dropout."""
+    lora_target_modules: list[str] | None = None
+    """LoRA target modules (None: peft's defaults for the architecture, the attention query/value projections)."""
     num_virtual_tokens: int = 20
+    """Prefix / soft-prompt length."""
 
 
-def apply_method(model: Any, method: str, *, is_seq2seq: bool, config: MethodConfig | None = None) -> Any:
-    """Prepare ``model`` for training with ``method``; returns the (possibly wrapped) model."""
-    config = config or MethodConfig()
+def apply_method(model: Any, config: MethodConfig, *, is_seq2seq: bool) -> Any:
+    """Prepare ``model`` for training with ``config.name``; returns the (possibly wrapped) model."""
+    method = config.name
     if method not in METHODS:
         raise HeedfulError(f"unknown training method '{method}'; expected one of {', '.join(METHODS)}")
     if method == "full":

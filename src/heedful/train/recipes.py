@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from heedful.errors import HeedfulError
-from heedful.evaluate.config import EvalConfig
+from heedful.evaluate.config import EvalConfig, ScoringConfig
 from heedful.evaluate.runner import evaluate
 from heedful.io import write_json_atomic
 from heedful.models import load_model
@@ -37,9 +37,11 @@ from heedful.models.backend import is_prompt_learning
 from heedful.models.encoding import needs_bos
 from heedful.models.loading import backend_for
 from heedful.progress import transformers_bars_off
+from heedful.prompts.config import PromptConfig
 from heedful.provenance import environment
 from heedful.rundir import RunDir
 from heedful.store import Store, content_hash
+from heedful.tasks.config import DataConfig
 from heedful.tasks.spec import load_tasks
 from heedful.tasks.types import Task
 from heedful.train.checkpoint import checkpoint_name
@@ -66,16 +68,16 @@ def _seed_everything(seed: int) -> None:
 def _init_source(config: TrainConfig, unit: TrainUnit) -> tuple[str, str | None]:
     """(model to load, adapter to apply) for a unit, following ``init_from`` if set."""
     if not config.init_from:
-        return config.model, None
+        return config.model.name, None
     run = Path(config.init_from)
     previous = RunDir(run).train_config
     if not previous.is_file():
         raise HeedfulError(f"{config.init_from}: not a heedful training run (no {previous.name})")
-    prev = json.loads(previous.read_text())["config"]
+    prev = json.loads(previous.read_text())["config"]["model"]
     candidates = [run / unit.name / FINAL, run / FINAL] if unit.name else [run / FINAL]
     for folder in candidates:
         if (folder / "adapter_config.json").is_file():
-            return prev["model"], str(folder)
+            return prev["name"], str(folder)
         if (folder / "config.json").is_file():
             return str(folder), None
     raise HeedfulError(f"{config.init_from}: no finished model for '{unit.name or 'mtl'}' (looked in {FINAL}/)")
@@ -84,7 +86,7 @@ def _init_source(config: TrainConfig, unit: TrainUnit) -> tuple[str, str | None]
 def load_for_training(config: TrainConfig, unit: TrainUnit) -> tuple[Any, Any, bool]:
     """(model ready to train, tokenizer, is_seq2seq) for one unit."""
     source, adapter = _init_source(config, unit)
-    backend = load_model(source, dtype=config.dtype, device="cpu")
+    backend = load_model(source, dtype=config.model.dtype, device="cpu")
     model, tokenizer, seq2seq = backend.model, backend.tokenizer, backend.is_seq2seq
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -93,16 +95,16 @@ def load_for_training(config: TrainConfig, unit: TrainUnit) -> tuple[Any, Any, b
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, adapter, is_trainable=True)
-        if config.method == "full" or not _same_peft_method(model, config.method):
+        if config.method.name == "full" or not _same_peft_method(model, config.method.name):
             if not hasattr(model, "merge_and_unload") or is_prompt_learning(model):
                 raise HeedfulError(
                     f"{config.init_from}: a {model.peft_config['default'].peft_type} adapter cannot be merged; "
-                    f"continue with the same --method"
+                    f"continue with the same method.name"
                 )
             model = model.merge_and_unload()
     if not is_peft(model):
-        model = apply_method(model, config.method, is_seq2seq=seq2seq, config=config.method_config())
-    if config.gradient_checkpointing:
+        model = apply_method(model, config.method, is_seq2seq=seq2seq)
+    if config.loop.gradient_checkpointing:
         enable_gradient_checkpointing(model)
     model.train()
     return model, tokenizer, seq2seq
@@ -140,7 +142,7 @@ def _eval_task_spec(config: TrainConfig, unit: TrainUnit) -> str:
         file = unit.tasks[0].metadata.get("file")
         if file:
             return f"superni:{file}"
-    return config.tasks
+    return config.data.tasks
 
 
 def evaluate_unit(
@@ -160,55 +162,50 @@ def evaluate_unit(
     """
     was_training = model.training
     model.eval()
+    peft = is_peft(model)
     eval_config = EvalConfig(
-        model=str(weights) if not is_peft(model) else config.model,
-        adapter=str(weights) if is_peft(model) else None,
-        tasks=_eval_task_spec(config, unit),
-        instructions=config.eval_instructions or config.instructions or f"superni:{config.encoding}",
-        split=config.eval_split,
-        limit=config.eval_limit,
+        model=dataclasses.replace(
+            config.model, name=config.model.name if peft else str(weights), adapter=str(weights) if peft else None
+        ),
+        data=DataConfig(tasks=_eval_task_spec(config, unit), split=config.eval.split, limit=config.eval.limit),
+        prompts=PromptConfig(instructions=config.eval.instructions or config.prompts.instructions),
+        scoring=ScoringConfig(max_new_tokens=config.eval.max_new_tokens, batch_size=config.eval.batch_size),
         seed=config.seed,
-        dtype=config.dtype,
-        device=config.device,
-        max_new_tokens=config.eval_max_new_tokens,
-        batch_size=config.eval_batch_size,
+        out=str(eval_dir),
     )
-    backend = backend_for(model, tokenizer, name=eval_config.model)
+    backend = backend_for(model, tokenizer, name=eval_config.model.name)
     try:
-        return evaluate(eval_config, eval_dir, backend=backend, show_progress=show_progress)
+        return evaluate(eval_config, backend=backend, show_progress=show_progress)
     finally:
         model.train(was_training)
 
 
 def run_id_for(config: TrainConfig) -> str:
-    return "train-" + content_hash(dataclasses.asdict(config))[:16]
+    return "train-" + content_hash(config.identity())[:16]
 
 
 def run_training(
     config: TrainConfig,
-    out_dir: str | Path,
     *,
     tasks: Sequence[Task] | None = None,
     accelerator: Any = None,
-    resume: bool = True,
     show_progress: bool = True,
     on_step: Callable[[Any], None] | None = None,
 ) -> list[UnitResult]:
     """Train every unit of ``config`` (STL: one per task, MTL: one) and evaluate each.
 
-    ``tasks`` overrides loading ``config.tasks`` (for callers that already hold tasks).
-    Re-running the same command resumes: finished units are skipped, an interrupted one
-    continues from its last checkpoint.
+    Files go to ``config.out``. ``tasks`` overrides loading ``config.data.tasks`` (for
+    callers that already hold tasks). With ``config.resume`` re-running the same config
+    continues: finished units are skipped, an interrupted one continues from its last
+    checkpoint.
     """
     config.validate()
-    out = Path(out_dir)
+    out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    resume = config.resume
     if tasks is None:
-        if not config.tasks:
-            raise HeedfulError("no tasks: pass --tasks (e.g. superni:PATH)")
-
-        tasks = load_tasks(config.tasks, seed=config.seed, shuffle_options=False)
-    units = plan_units(tasks, config.setting)
+        tasks = load_tasks(config.data.tasks, seed=config.seed, shuffle_options=False)
+    units = plan_units(tasks, config.data.setting)
     run_id = run_id_for(config)
     provenance = {
         "run_id": run_id,
@@ -217,7 +214,7 @@ def run_training(
         "seeds": {"seed": config.seed, "data_order": config.seed, "budget_sample": config.seed},
         "units": [{"name": u.name or "mtl", "tasks": [t.name for t in u.tasks]} for u in units],
     }
-    accelerator = accelerator or make_accelerator(config.loop.mixed_precision, cpu=config.device == "cpu")
+    accelerator = accelerator or make_accelerator(config.loop.mixed_precision, cpu=config.model.device == "cpu")
     if accelerator.is_main_process:
         write_json_atomic(RunDir(out).train_config, provenance)
         with Store(RunDir(out).store) as store:
@@ -244,20 +241,21 @@ def _train_unit(
     """Load, train, save and evaluate one unit; its ``unit.json`` marks it done."""
     model, tokenizer, seq2seq = load_for_training(config, unit)
     groups: list[list[int]] | None = None
-    if config.instructions:
+    if config.prompts.encoding() is None:
         examples, groups = flatten_groups(unit_instruction_groups(unit, config))
     else:
         examples = unit_examples(unit, config, tokenizer)
     features = tokenize_all(
-        examples, tokenizer, is_seq2seq=seq2seq, max_source_length=config.max_source_length,
-        max_target_length=config.max_target_length, add_bos=not seq2seq and needs_bos(model.config),
+        examples, tokenizer, is_seq2seq=seq2seq, max_source_length=config.data.max_source_length,
+        max_target_length=config.data.max_target_length, add_bos=not seq2seq and needs_bos(model.config),
     )
     step_hook = on_step
-    if config.evaluate and config.eval_every:
+    if config.eval.enabled and config.eval.every:
         step_hook = _periodic_eval(config, unit, model, tokenizer, seq2seq, unit_dir, out, accelerator, on_step)
     loop = train_loop(
-        model, tokenizer, features, config.loop_config(), unit_dir / "checkpoints", is_seq2seq=seq2seq,
+        model, tokenizer, features, config.loop, unit_dir / "checkpoints", is_seq2seq=seq2seq,
         accelerator=accelerator, resume=resume, on_step=step_hook, show_progress=show_progress, groups=groups,
+        seed=config.seed,
     )
     trained = accelerator.unwrap_model(model)
     result = UnitResult(
@@ -270,7 +268,7 @@ def _train_unit(
     )
     if accelerator.is_main_process:
         save_final(trained, tokenizer, unit_dir / FINAL)
-        if config.evaluate:
+        if config.eval.enabled:
             evaluation = evaluate_unit(
                 config, unit, trained, tokenizer, unit_dir, show_progress, weights=unit_dir / FINAL
             )
@@ -294,9 +292,9 @@ def _periodic_eval(
     accelerator: Any,
     then: Callable[[Any], None] | None,
 ) -> Callable[[Any], None]:
-    """An on-step hook evaluating every ``eval_every`` steps into ``unit_dir/eval-step-N``."""
+    """An on-step hook evaluating every ``eval.every`` steps into ``unit_dir/eval-step-N``."""
     def hook(state: Any) -> None:
-        if state.step % config.eval_every == 0 and accelerator.is_main_process:
+        if state.step % config.eval.every == 0 and accelerator.is_main_process:
             name = checkpoint_name(state.step)
             evaluation = evaluate_unit(
                 config, unit, model, tokenizer, unit_dir / f"eval-{name}", False,
@@ -315,7 +313,7 @@ def _mirror_eval(run_store: Path, unit_store: Path, evaluation: Any) -> None:
     with Store(run_store) as store:
         if info is not None:
             store.start_run(evaluation.run_id, "eval", info["config"], info["environment"])
-        store.put_records(evaluation.run_id, evaluation.records)
+        store.put_records(evaluation.run_id, [record.to_dict() for record in evaluation.records])
         store.finish_run(evaluation.run_id)
 
 

@@ -114,6 +114,7 @@ class _Run:
     checkpoint_dir: Path
     aligned: bool  # KL alignment over units of several prompts
     use_naive: bool  # full-logit loss (config.loss == "naive", or FSDP)
+    seed: int = 0  # the data order's
     total_steps: int = 0
 
     @property
@@ -124,7 +125,7 @@ class _Run:
         """Per optimizer step of ``epoch``, its batches (lists of unit indices) on this process."""
         unit_lengths = [sum(self.lengths[i] for i in unit) for unit in self.units]
         c = self.config
-        batches = length_grouped_batches(unit_lengths, c.batch_size, seed=c.seed, epoch=epoch, group=c.group_by_length)
+        batches = length_grouped_batches(unit_lengths, c.batch_size, seed=self.seed, epoch=epoch, group=c.group_by_length)
         # Every process needs the same number of steps: drop the < world leftover batches.
         usable = (len(batches) // self.world) * self.world or len(batches)
         rank = self.accelerator.process_index
@@ -140,7 +141,7 @@ class _Run:
 
 def _setup(
     model: Any, tokenizer: Any, features: Sequence[Features], config: LoopConfig, checkpoint_dir: Path, *,
-    is_seq2seq: bool, accelerator: Any, groups: Sequence[Sequence[int]] | None,
+    is_seq2seq: bool, accelerator: Any, groups: Sequence[Sequence[int]] | None, seed: int,
 ) -> _Run:
     """Validate, prepare model and optimizer with ``accelerator``, and count the steps."""
     config.validate()
@@ -163,6 +164,7 @@ def _setup(
         lengths=[example_length(f, is_seq2seq) for f in features],
         collate=Collator(pad_token_id=pad, is_seq2seq=is_seq2seq), is_seq2seq=is_seq2seq,
         checkpoint_dir=checkpoint_dir, aligned=aligned, use_naive=config.loss == "naive" or is_fsdp(accelerator),
+        seed=seed,
     )
     run.total_steps = len(run.epoch_windows(0)) * config.epochs
     if config.max_steps is not None:
@@ -178,7 +180,7 @@ def _resume(run: _Run, fingerprint: str, resume: bool) -> tuple[TrainerState, Pa
     state = load_checkpoint(resumed_from, run.model, run.optimizer, accelerator=run.accelerator)
     if state.data_fingerprint != fingerprint:
         raise HeedfulError(
-            f"{resumed_from}: checkpoint was made on other training data; use a new output folder or --no-resume"
+            f"{resumed_from}: checkpoint was made on other training data; use a new output folder or --resume false"
         )
     log.info("resuming from %s (step %d)", resumed_from, state.step)
     return state, resumed_from
@@ -236,6 +238,41 @@ def _batch_loss(
     return loss
 
 
+def _run_epochs(
+    run: _Run,
+    state: TrainerState,
+    last_checkpoint: Path | None,
+    saved_at: int,
+    *,
+    advance: Callable[[int], None],
+    on_step: StepCallback | None,
+) -> tuple[Path | None, int]:
+    """Step from ``state`` to ``run.total_steps`` or the last epoch's end; returns the newest checkpoint and its step.
+
+    Saves every ``config.save_every`` steps; ``advance`` moves the progress bar.
+    """
+    config = run.config
+    while state.step < run.total_steps and state.epoch < config.epochs:
+        for window in run.epoch_windows(state.epoch)[state.step_in_epoch :]:
+            if state.step >= run.total_steps:
+                break
+            loss = _step(run, window, state, last_checkpoint)
+            state.step += 1
+            state.step_in_epoch += 1
+            state.losses.append(loss)
+            advance(1)
+            if on_step is not None:
+                on_step(state)
+            if config.save_every and state.step % config.save_every == 0:
+                last_checkpoint, saved_at = run.save(state), state.step
+        else:
+            state.epoch += 1
+            state.step_in_epoch = 0
+            continue
+        break  # max_steps reached inside the epoch
+    return last_checkpoint, saved_at
+
+
 def train_loop(
     model: Any,
     tokenizer: Any,
@@ -249,49 +286,35 @@ def train_loop(
     on_step: StepCallback | None = None,
     show_progress: bool = True,
     groups: Sequence[Sequence[int]] | None = None,
+    seed: int = 0,
 ) -> LoopResult:
     """Train ``model`` on ``features``; checkpoints go to ``checkpoint_dir``.
 
     ``groups`` (indices into ``features``, reference first) keep the prompts of one
     instance under several instructions in the same batch: batches then hold
     ``batch_size`` groups, and ``config.kl_weight`` > 0 adds the KL alignment term.
+    ``seed`` fixes the data order.
 
     With ``resume`` a run continues from the newest checkpoint in ``checkpoint_dir``
     (weights, optimizer, RNG and data position), so a killed run ends with the same
     weights as an uninterrupted one. A non-finite loss or gradient norm stops the run
     with :class:`HeedfulError` before the update, leaving the last good checkpoint.
     The parts, in the manner of a torchtune recipe: :func:`_setup`, :func:`_resume`,
-    :func:`_step` per optimizer step, ``_Run.save`` per checkpoint.
+    :func:`_run_epochs` (:func:`_step` per optimizer step), ``_Run.save`` per checkpoint.
     """
     accelerator = accelerator or make_accelerator(config.mixed_precision)
     run = _setup(
         model, tokenizer, features, config, Path(checkpoint_dir),
-        is_seq2seq=is_seq2seq, accelerator=accelerator, groups=groups,
+        is_seq2seq=is_seq2seq, accelerator=accelerator, groups=groups, seed=seed,
     )
     state, resumed_from = _resume(run, data_fingerprint(features, groups), resume)
     last_checkpoint = resumed_from
     started = time.perf_counter()
     saved_at = state.step if resumed_from is not None else -1
-    with progress_bar("training", total=run.total_steps, enabled=show_progress and accelerator.is_main_process) as advance:
+    show_bar = show_progress and accelerator.is_main_process
+    with progress_bar("training", total=run.total_steps, enabled=show_bar) as advance:
         advance(state.step)
-        while state.step < run.total_steps and state.epoch < config.epochs:
-            for window in run.epoch_windows(state.epoch)[state.step_in_epoch :]:
-                if state.step >= run.total_steps:
-                    break
-                loss = _step(run, window, state, last_checkpoint)
-                state.step += 1
-                state.step_in_epoch += 1
-                state.losses.append(loss)
-                advance(1)
-                if on_step is not None:
-                    on_step(state)
-                if config.save_every and state.step % config.save_every == 0:
-                    last_checkpoint, saved_at = run.save(state), state.step
-            else:
-                state.epoch += 1
-                state.step_in_epoch = 0
-                continue
-            break  # max_steps reached inside the epoch
+        last_checkpoint, saved_at = _run_epochs(run, state, last_checkpoint, saved_at, advance=advance, on_step=on_step)
     if saved_at != state.step or last_checkpoint is None:
         last_checkpoint = run.save(state)
     return LoopResult(state, last_checkpoint, time.perf_counter() - started, resumed_from)

@@ -56,17 +56,18 @@ def _safe_name(name: str) -> str:
 
 
 def perturbation(config: TrainConfig) -> Callable[[Task], Task] | None:
-    """The task transform of ``--perturb`` (Kung & Peng 2023), applied to training prompts."""
-    if config.perturb == "none":
+    """The task transform of ``prompts.alteration`` (Kung & Peng 2023), applied to training prompts."""
+    alteration = config.prompts.alteration
+    if alteration == "none":
         return None
 
     labels: dict[str, tuple[tuple[str, ...] | None, str]] = {}
-    if config.label_space_file:
-        labels = label_space.load_label_space_file(config.label_space_file)
+    if config.prompts.label_spaces:
+        labels = label_space.load_label_space_file(config.prompts.label_spaces)
 
     def transform(task: Task) -> Task:
         space, description = labels.get(task.name, (None, ""))
-        if config.perturb == "simplified":
+        if alteration == "simplified":
             return simplified.simplified_task(task, label_space=space, output_description=description or None)
         return delusive.delusive_demonstrations(task, seed=config.seed, label_space=space)
 
@@ -83,9 +84,9 @@ def unit_examples(unit: TrainUnit, config: TrainConfig, tokenizer: Any) -> list[
             render_examples(
                 task,
                 chosen,
-                config.encoding,
+                config.prompts.encoding() or "",
                 tokenizer=tokenizer,
-                max_source_length=config.max_source_length,
+                max_source_length=config.data.max_source_length,
                 transform=transform,
             )
         )
@@ -93,20 +94,20 @@ def unit_examples(unit: TrainUnit, config: TrainConfig, tokenizer: Any) -> list[
 
 
 def _training_instances(task: Task, config: TrainConfig) -> list[Any]:
-    chosen = select_instances(task, config.train_split, config.budget, seed=config.seed)
+    chosen = select_instances(task, config.data.split, config.data.budget, seed=config.seed)
     if not chosen:
-        raise HeedfulError(f"task {task.name}: no training instances (split '{config.train_split}' is empty)")
+        raise HeedfulError(f"task {task.name}: no training instances (split '{config.data.split}' is empty)")
     return chosen
 
 
 def unit_instruction_groups(unit: TrainUnit, config: TrainConfig) -> list[list[Any]]:
-    """Per training instance, its prompts under every instruction of ``config.instructions``.
+    """Per training instance, its prompts under every instruction of ``config.prompts.instructions``.
 
     An instruction that cannot render some chosen instance of a task (a record for four
     options on a three-option example) is left out for that whole task, as evaluation
     does, so every group of a task has the same instructions.
     """
-    sources = InstructionSources.parse(config.instructions or "", kinds=config.instruction_kinds)
+    sources = InstructionSources.parse(config.prompts.instructions, kinds=config.prompts.kinds)
     groups: list[list[Any]] = []
     for task in unit.tasks:
         chosen = _training_instances(task, config)
@@ -119,6 +120,6 @@ def unit_instruction_groups(unit: TrainUnit, config: TrainConfig) -> list[list[A
                 continue
             per_instruction.append([example for [example] in rendered])
         if not per_instruction:
-            raise HeedfulError(f"task {task.name}: no instruction of '{config.instructions}' renders its training instances")
+            raise HeedfulError(f"task {task.name}: no instruction of '{config.prompts.instructions}' renders its training instances")
         groups.extend(list(group) for group in zip(*per_instruction))
     return groups

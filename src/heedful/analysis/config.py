@@ -1,0 +1,62 @@
+"""Configs of the commands that evaluate and then analyse: robustness and representations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from heedful.evaluate.config import EvalConfig, ScoringConfig
+from heedful.models.config import ModelConfig
+from heedful.prompts.config import PromptConfig
+from heedful.tasks.config import DataConfig
+
+# Built-in default sample: bbl-mc has 47 tasks or subtasks; 3 instances each under the designer
+# and built-in phrasings make about 1,400 prompts, about 4 min on 2 CPU cores with SmolLM2.
+DEFAULT_LIMIT = 3
+
+
+def _phrasings() -> PromptConfig:
+    return PromptConfig(instructions="designer,heedful")
+
+
+def _sample() -> DataConfig:
+    return DataConfig(limit=DEFAULT_LIMIT)
+
+
+@dataclass
+class RobustnessConfig(EvalConfig):
+    """An evaluation across instruction phrasings, summarised by instruction kind with bootstrap CIs."""
+
+    data: DataConfig = field(default_factory=_sample)
+    prompts: PromptConfig = field(default_factory=_phrasings)
+    n_bootstrap: int = 1000
+    """Bootstrap resamples for the 95% confidence intervals."""
+    from_run: str | None = None
+    """Summarise this finished eval output folder instead of running a model."""
+    out: str = "runs/robustness"
+    """Output folder (the evaluation's files, robustness.json, config.yaml)."""
+
+
+@dataclass
+class RepresentationsConfig:
+    """First-decoded-token representations of every prompt and their distances (Sun et al. 2023, 4.5)."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=_sample)
+    prompts: PromptConfig = field(default_factory=_phrasings)
+    layer: int = -2
+    """Hidden-state layer: -2 the penultimate (Sun et al.), -1 the last, 0 the embeddings."""
+    reference_kinds: list[str] = field(default_factory=lambda: ["observed", "designer"])
+    """Instruction kinds that distances are measured to."""
+    batch_size: int = 8
+    """Prompts per forward pass (does not change results)."""
+    seed: int = 0
+    """Seed for sampling instances, demonstrations and option order."""
+    out: str = "runs/representations"
+    """Output folder (representations.json, vectors.npz, config.yaml)."""
+
+    def prompt_plan(self) -> EvalConfig:
+        """The evaluation whose prompts are encoded: same model, data and prompts."""
+        return EvalConfig(
+            model=self.model, data=self.data, prompts=self.prompts,
+            scoring=ScoringConfig(batch_size=self.batch_size), seed=self.seed, out=self.out,
+        )

@@ -1,0 +1,21 @@
+"""Which tasks and instances a command reads: the ``data`` section of its config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass
+class DataConfig:
+    """Tasks and the instances drawn from them."""
+
+    tasks: str = "bigbench:bbl-mc"
+    """Task spec: bigbench:NAME[,NAME][@ROOT] (suites bbl, bbl-sun14, bbl-mc), superni:PATH[@SPLITFILE],
+    mmlu:PATH[@DEVPATH], jsonl:PATH; join several with '+'."""
+    split: Literal["train", "val", "test"] = "test"
+    """Split the instances come from."""
+    limit: int | None = None
+    """Seeded sample of at most N instances per task (None: all)."""
+    shuffle_options: bool = True
+    """Shuffle BIG-bench options (seeded, recorded)."""
