@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from heedful.commands.tasks import app
-from heedful.errors import UserError
+from heedful.errors import HeedfulError, UserError
 from heedful.prompts.collection import load_collection
 from heedful.prompts.render import render_instruction
 from heedful.tasks.bigbench import bigbench_root, load_bigbench

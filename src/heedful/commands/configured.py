@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import re
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,11 +43,12 @@ def config_parser(config_cls: type, *, prog: str, description: str) -> Any:
 def parse_config(config_cls: type[C], args: list[str], *, prog: str, description: str = "") -> C:
     """``config_cls`` from command-line ``args``; a bad flag, value or file is one :class:`UserError` line.
 
-    A boolean flag given bare (``--baselines``) means true, as users of other tools expect.
+    A boolean flag given bare (``--baselines``) means true and a list may be given as
+    ``a,b`` as well as ``[a, b]``, as users of other tools expect.
     """
     parser = config_parser(config_cls, prog=prog, description=description)
     try:
-        namespace = parser.parse_args(_bare_booleans(parser, args))
+        namespace = parser.parse_args(_shell_forms(parser, args))
         built = parser.instantiate(namespace)
     except (argparse.ArgumentError, ValueError, TypeError) as err:
         files = [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "--config"]
@@ -54,15 +57,22 @@ def parse_config(config_cls: type[C], args: list[str], *, prog: str, description
     return config_cls(**{f.name: built[f.name] for f in dataclasses.fields(config_cls)})  # type: ignore[call-arg]
 
 
-def _bare_booleans(parser: Any, args: list[str]) -> list[str]:
-    flags = {
-        option for action in parser._actions if getattr(action, "_typehint", None) is bool
-        for option in action.option_strings
-    }
+def _shell_forms(parser: Any, args: list[str]) -> list[str]:
+    """The forms people type, in jsonargparse's: a bare boolean flag is true, a comma list is a list."""
+    booleans, lists = set(), set()
+    for action in parser._actions:
+        hint = getattr(action, "_typehint", None)
+        if hint is bool:
+            booleans.update(action.option_strings)
+        elif list in (typing.get_origin(hint), *map(typing.get_origin, typing.get_args(hint))):
+            lists.update(action.option_strings)
     out: list[str] = []
     for i, arg in enumerate(args):
+        previous = args[i - 1] if i else ""
+        if previous in lists and not arg.startswith(("[", "--")) and arg not in ("null", "None"):
+            arg = json.dumps([part.strip() for part in arg.split(",") if part.strip()])
         out.append(arg)
-        if arg in flags and (i + 1 == len(args) or args[i + 1].startswith("--")):
+        if arg in booleans and (i + 1 == len(args) or args[i + 1].startswith("--")):
             out.append("true")
     return out
 

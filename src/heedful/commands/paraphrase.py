@@ -29,10 +29,9 @@ def run(config: ParaphraseConfig) -> None:
     sources = InstructionSources.parse(prompts.instructions, kinds=prompts.kinds, collections=prompts.collections)
     backend = None
     if not config.endpoint:
-        from heedful.models import load_model
+        from heedful.models.loading import load_configured
 
-        model = config.model
-        backend = load_model(model.name, dtype=model.dtype, device=model.device, adapter=model.adapter)
+        backend = load_configured(config.model)
     collected = []
     for task in load_tasks(config.data.tasks, seed=config.seed):
         labels, _, _ = resolve_label_space(task, spaces)

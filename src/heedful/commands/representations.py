@@ -28,12 +28,9 @@ def run(config: RepresentationsConfig) -> None:
     """
     from heedful.analysis.representations import distance_summary, nearest_reference_distances
     from heedful.evaluate.representations import first_token_representations
-    from heedful.models import load_model
+    from heedful.models.loading import load_configured
 
-    model = config.model
-    backend = load_model(
-        model.name, dtype=model.dtype, device=model.device, adapter=model.adapter, truncation=model.truncation
-    )
+    backend = load_configured(config.model)
     vectors, labels, skipped = first_token_representations(config.prompt_plan(), backend, layer=config.layer)
     rows = nearest_reference_distances(vectors, labels, reference_kinds=tuple(config.reference_kinds))
     summary = distance_summary(rows)

@@ -27,6 +27,8 @@ from heedful.tasks.config import DataConfig
 from heedful.tasks.spec import load_tasks
 from heedful.tasks.types import Task
 
+# Modules that load torch are imported inside the commands: `heedful --help` starts in 0.2 s, not 2 s.
+
 app = typer.Typer(
     name="tasks",
     help="List tasks and show their rendered prompts.",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
+import statistics
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,7 +23,8 @@ from heedful.evaluate.config import EvalConfig
 from heedful.evaluate.metrics import score_generation
 from heedful.evaluate.records import Record
 from heedful.io import write_json_atomic, write_jsonl_atomic
-from heedful.models import ChoiceRequest, load_model
+from heedful.models import ChoiceRequest
+from heedful.models.loading import load_configured
 from heedful.models.types import Backend
 from heedful.perturbations.label_space import load_label_space_file
 from heedful.perturbations.variants import parse_perturbation, perturbed_variants
@@ -243,16 +244,9 @@ def summarize(records: Sequence[Record]) -> dict[str, Any]:
             "mean": sum(task_means) / len(task_means),
             "min": min(all_scores),
             "max": max(all_scores),
-            "std": _std(all_scores),
+            "std": statistics.stdev(all_scores) if len(all_scores) > 1 else None,
         }
     return {"tasks": dict(per_task), "kinds": kinds_summary}
-
-
-def _std(values: Sequence[float]) -> float | None:
-    if len(values) < 2:
-        return None
-    mean = sum(values) / len(values)
-    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
 @dataclass
@@ -281,60 +275,20 @@ def evaluate(
     Model outputs are saved after every chunk, so a killed run loses at most one chunk;
     re-running the same config resumes and produces the same files.
     """
-    if config.scoring.rank not in SCORING_METHODS:
-        raise HeedfulError(f"unknown scoring.rank '{config.scoring.rank}': use one of {', '.join(SCORING_METHODS)}")
-    if config.prompts.on_unfit not in ("error", "skip"):
-        raise HeedfulError(f"prompts.on_unfit must be 'error' or 'skip', not '{config.prompts.on_unfit}'")
-    if config.prompts.perturb:
-        for spec in config.prompts.perturb:  # a typo fails now, not after the model has loaded
-            parse_perturbation(spec)
-    out = Path(config.out)
-    files = RunDir(out)
+    _check(config)
     tasks = load_tasks(config.data.tasks, seed=config.seed, shuffle_options=config.data.shuffle_options)
-
-    if backend is None:
-        backend = load_model(
-            config.model.name, dtype=config.model.dtype, device=config.model.device, adapter=config.model.adapter,
-            truncation=config.model.truncation,
-        )
+    backend = backend or load_configured(config.model)
     items, skipped = plan_work(tasks, config, backend)
     assign_keys(items, config)
-
     run_id = run_id_for(config)
-    store = Store(files.store)
-    try:
+    files = RunDir(config.out)
+    with Store(files.store) as store:
         store.start_run(run_id, "eval", {"config": dataclasses.asdict(config)}, environment())
-        cached = store.get_outputs({it.key for it in items})
-        pending_by_key: dict[str, WorkItem] = {}
-        for it in items:
-            if it.key not in cached and it.key not in pending_by_key:
-                pending_by_key[it.key] = it
-        pending = list(pending_by_key.values())
-        by_key: dict[str, list[WorkItem]] = defaultdict(list)
-        for it in items:
-            by_key[it.key].append(it)
-
-        def put_records(outputs: dict[str, dict[str, Any]]) -> None:
-            store.put_records(
-                run_id, [make_record(it, outputs[key], config).to_dict() for key in outputs for it in by_key[key]]
-            )
-
-        def save(outputs: dict[str, dict[str, Any]]) -> None:
-            store.put_outputs(outputs)
-            put_records(outputs)
-
-        put_records(cached)  # cached outputs are stored already; only their records may be new
         size = chunk_size or max(config.scoring.batch_size * 4, 16)
-        with progress_bar("evaluating", total=len(pending), enabled=show_progress) as advance:
-            for chunk in _chunks(pending, size):
-                save(compute_outputs(backend, chunk, config))
-                advance(len(chunk))
-        all_outputs = store.get_outputs({it.key for it in items})
-        records = [make_record(it, all_outputs[it.key], config) for it in items]
+        computed = _compute_missing(store, run_id, items, backend, config, size, show_progress)
+        outputs = store.get_outputs({it.key for it in items})
+        records = [make_record(it, outputs[it.key], config) for it in items]
         summary = summarize(records)
-        baselines = None
-        if config.baselines:
-            baselines = baseline_report(tasks, records, label_spaces_file=config.prompts.label_spaces, seed=config.seed)
         results = {
             "run_id": run_id,
             "config": dataclasses.asdict(config),
@@ -343,14 +297,52 @@ def evaluate(
             "truncated_prompts": getattr(backend, "truncation_count", 0),
             "skipped_unfit": skipped,
             **summary,
-            **({"baselines": baselines} if baselines is not None else {}),
         }
+        if config.baselines:
+            results["baselines"] = baseline_report(
+                tasks, records, label_spaces_file=config.prompts.label_spaces, seed=config.seed
+            )
         write_jsonl_atomic(files.records, ({k: v for k, v in r.to_dict().items() if k != "output_key"} for r in records))
         write_json_atomic(files.results, results)
         store.finish_run(run_id)
-    finally:
-        store.close()
-    return EvalResult(run_id, out, records, summary, len(pending), skipped)
+    return EvalResult(run_id, Path(config.out), records, summary, computed, skipped)
+
+
+def _check(config: EvalConfig) -> None:
+    """Settings a config built in code (not parsed from flags) may get wrong: fail before the model loads."""
+    if config.scoring.rank not in SCORING_METHODS:
+        raise HeedfulError(f"unknown scoring.rank '{config.scoring.rank}': use one of {', '.join(SCORING_METHODS)}")
+    if config.prompts.on_unfit not in ("error", "skip"):
+        raise HeedfulError(f"prompts.on_unfit must be 'error' or 'skip', not '{config.prompts.on_unfit}'")
+    for spec in config.prompts.perturb or ():
+        parse_perturbation(spec)
+
+
+def _compute_missing(
+    store: Store, run_id: str, items: Sequence[WorkItem], backend: Backend, config: EvalConfig, chunk_size: int,
+    show_progress: bool,
+) -> int:
+    """Ask the model what the cache lacks, chunk by chunk, storing outputs and records as they come.
+
+    Returns how many distinct requests were computed (0 on a full cache hit).
+    """
+    cached = store.get_outputs({it.key for it in items})
+    by_key: dict[str, list[WorkItem]] = defaultdict(list)
+    for it in items:
+        by_key[it.key].append(it)
+    pending = [group[0] for key, group in by_key.items() if key not in cached]
+
+    def put_records(outputs: dict[str, dict[str, Any]]) -> None:
+        store.put_records(run_id, [make_record(it, outputs[key], config).to_dict() for key in outputs for it in by_key[key]])
+
+    put_records(cached)  # cached outputs are stored already; only their records may be new
+    with progress_bar("evaluating", total=len(pending), enabled=show_progress) as advance:
+        for chunk in _chunks(pending, chunk_size):
+            outputs = compute_outputs(backend, chunk, config)
+            store.put_outputs(outputs)
+            put_records(outputs)
+            advance(len(chunk))
+    return len(pending)
 
 
 def chat_wrapper(backend: Backend) -> Callable[[str], str]:

@@ -6,8 +6,18 @@ architecture: ``loglikelihoods`` (rank classification), ``generate`` (greedy tex
 ``option_probabilities_after_generation`` (Sun et al. 2023 scoring).
 """
 
-from heedful.models.loading import load_model
+from typing import Any
+
 from heedful.models.registry import ALIASES, list_aliases
 from heedful.models.types import Backend, ChoiceRequest, ChoiceScores
 
 __all__ = ["ALIASES", "Backend", "ChoiceRequest", "ChoiceScores", "list_aliases", "load_model"]
+
+
+def __getattr__(name: str) -> Any:
+    # load_model pulls in torch and transformers (1.5 s): importing a config section must not.
+    if name == "load_model":
+        from heedful.models.loading import load_model
+
+        return load_model
+    raise AttributeError(f"module 'heedful.models' has no attribute '{name}'")

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from heedful.errors import HeedfulError
+from heedful.models.config import ModelConfig
 from heedful.models.encoding import needs_bos
 from heedful.models.hf_causal import CausalBackend
 from heedful.models.hf_seq2seq import Seq2SeqBackend
@@ -155,6 +156,13 @@ def load_model(
     name = name_or_path if adapter is None else f"{name_or_path}+{adapter}"
     return backend_for(
         model, tokenizer, name=name, add_bos_token=add_bos_token, truncation=truncation, max_length=max_length
+    )
+
+
+def load_configured(model: ModelConfig, **kwargs: Any) -> CausalBackend | Seq2SeqBackend:
+    """:func:`load_model` for a command config's ``model`` section."""
+    return load_model(
+        model.name, dtype=model.dtype, device=model.device, adapter=model.adapter, truncation=model.truncation, **kwargs
     )
 
 
