@@ -49,7 +49,7 @@ def main() -> None:
     """Entry point of the ``heedful`` console script."""
     _register()
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # click returns typer.Exit's code instead of exiting
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
@@ -62,6 +62,8 @@ def main() -> None:
         sys.exit(2)
     except _ABORTS:
         sys.exit(130)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

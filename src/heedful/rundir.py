@@ -23,6 +23,16 @@ class RunDir:
         return self.path / "config.yaml"
 
     @property
+    def study_unit(self) -> Path:
+        """A study unit's outcome (done or failed, with its one-line error and wall time)."""
+        return self.path / "study-unit.json"
+
+    @property
+    def study_plan(self) -> Path:
+        """A study folder's plan: every unit's id, command, resolved config, folder and needs."""
+        return self.path / "study.json"
+
+    @property
     def store(self) -> Path:
         """SQLite store: runs with their full config, cached model outputs, one row per example."""
         return self.path / "heedful.sqlite"

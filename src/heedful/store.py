@@ -154,3 +154,23 @@ class Store:
 
     def count_records(self, run_id: str) -> int:
         return self._db.execute("SELECT COUNT(*) FROM records WHERE run_id = ?", (run_id,)).fetchone()[0]
+
+    # whole stores ----------------------------------------------------------------------
+    def merge_from(self, other: str | Path) -> None:
+        """Copy every run, output and record of the store at ``other`` into this one (same keys replace).
+
+        Idempotent, so a study that merges a finished unit twice (a crash between merge and
+        marker) ends with the same store.
+        """
+        self._db.execute("ATTACH DATABASE ? AS other", (str(other),))
+        try:
+            with self._db:
+                for table in ("runs", "outputs", "records"):
+                    self._db.execute(f"INSERT OR REPLACE INTO {table} SELECT * FROM other.{table}")  # noqa: S608
+        finally:
+            self._db.execute("DETACH DATABASE other")
+
+    def run_ids(self, kind: str | None = None) -> list[str]:
+        """Every run's id (of ``kind`` only, if given), oldest first."""
+        query = "SELECT run_id FROM runs" + (" WHERE kind = ?" if kind else "") + " ORDER BY created, run_id"
+        return [row[0] for row in self._db.execute(query, (kind,) if kind else ())]

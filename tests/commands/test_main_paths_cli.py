@@ -92,9 +92,10 @@ def test_eval_reruns_from_its_stored_config(eval_run: Path, tmp_path: Path) -> N
     assert (again / "records.jsonl").read_text() == (eval_run / "records.jsonl").read_text()
 
 
-def test_robustness_from_a_run_compares_observed_with_unobserved(eval_run: Path) -> None:
-    proc = ok("robustness", "--from_run", str(eval_run), "--n_bootstrap", "200")
-    paired = _paired(eval_run / "robustness.json")
+def test_robustness_from_a_run_compares_observed_with_unobserved(eval_run: Path, tmp_path: Path) -> None:
+    proc = ok("robustness", "--from_run", str(eval_run), "--n_bootstrap", "200", "--out", str(tmp_path / "summary"))
+    paired = _paired(tmp_path / "summary" / "robustness.json")
+    assert not (eval_run / "robustness.json").exists()  # the finished eval folder is read, not written
     assert set(paired) == {"colors", "overall"}
     for row in paired.values():
         assert row["delta"] == pytest.approx(row["mean_a"] - row["mean_b"])
@@ -109,8 +110,8 @@ def test_robustness_run_directly_equals_robustness_from_its_eval(
     out = tmp_path / "direct"
     ok("robustness", "--model.name", str(tiny_llama_dir), "--data.tasks", f"jsonl:{task_file}", "--prompts.instructions",
        str(collection), "--data.limit", str(N_INSTANCES), "--n_bootstrap", "200", "--out", str(out))
-    ok("robustness", "--from_run", str(eval_run), "--n_bootstrap", "200")
-    direct, via_eval = _paired(out / "robustness.json"), _paired(eval_run / "robustness.json")
+    ok("robustness", "--from_run", str(eval_run), "--n_bootstrap", "200", "--out", str(tmp_path / "via-eval"))
+    direct, via_eval = _paired(out / "robustness.json"), _paired(tmp_path / "via-eval" / "robustness.json")
     # The eval run has no --limit, so instances may be ordered differently; the numbers agree.
     for task in direct:
         for field in ("mean_a", "mean_b", "delta", "p_permutation", "n_examples"):

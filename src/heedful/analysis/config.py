@@ -31,7 +31,7 @@ class RobustnessConfig(EvalConfig):
     n_bootstrap: int = 1000
     """Bootstrap resamples for the 95% confidence intervals."""
     from_run: str | None = None
-    """Summarise this finished eval output folder instead of running a model."""
+    """Summarise this finished eval output folder instead of running a model (it is read, not written)."""
     out: str = "runs/robustness"
     """Output folder (the evaluation's files, robustness.json, config.yaml)."""
 

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from heedful.commands.configured import save_config
 from heedful.evaluate.config import EvalConfig
 from heedful.progress import stdout_console
 from heedful.rundir import RunDir
@@ -14,7 +13,7 @@ from heedful.rundir import RunDir
 if TYPE_CHECKING:
     from heedful.evaluate.runner import EvalResult
 
-# Modules that load torch are imported inside the commands: `heedful --help` starts in 0.2 s, not 2 s.
+# Modules that load torch are imported inside the commands: `heedful --help` starts in 0.3 s, not 2 s.
 
 CONFIG = EvalConfig
 
@@ -36,9 +35,7 @@ def print_scores(result: EvalResult) -> None:
 
 def run(config: EvalConfig) -> None:
     """Evaluate a model on every (task x instruction) pair; resumable, results in --out."""
-    from heedful.evaluate.runner import evaluate
+    from heedful.studies.runners import run_eval
 
-    result = evaluate(config)
-    save_config(config, config.out)
-    print_scores(result)
+    print_scores(run_eval(config))
     typer.echo(f"results: {RunDir(config.out).results}", err=True)

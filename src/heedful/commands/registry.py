@@ -25,6 +25,7 @@ TYPER_COMMANDS: list[tuple[str, str, str]] = [
 
 def register(app: typer.Typer) -> None:
     app.add_typer(importlib.import_module("heedful.commands.tasks").app, name="tasks")
+    app.add_typer(importlib.import_module("heedful.commands.study").app, name="study")
     for name, module_name in CONFIG_COMMANDS:
         module = importlib.import_module(module_name)
         add_config_command(app, name, module.CONFIG, module.run)

@@ -7,43 +7,25 @@ phrasings, on a seeded sample of each task (Sun et al. 2023, sections 3-4).
 
 from __future__ import annotations
 
-import dataclasses
-from pathlib import Path
-
 import typer
 
 from heedful.analysis.config import RobustnessConfig
 from heedful.analysis.paired import render_paired_table
-from heedful.analysis.robustness import render_robustness_table, robustness_report
-from heedful.analysis.runs import load_run
-from heedful.commands.configured import save_config
-from heedful.io import write_json_atomic
+from heedful.analysis.robustness import render_robustness_table
 from heedful.progress import stdout_console
-from heedful.provenance import environment
 from heedful.rundir import RunDir
 
-# Modules that load torch are imported inside the commands: `heedful --help` starts in 0.2 s, not 2 s.
+# Modules that load torch are imported inside the commands: `heedful --help` starts in 0.3 s, not 2 s.
 
 CONFIG = RobustnessConfig
 
 
 def run(config: RobustnessConfig) -> None:
     """Accuracy across instruction phrasings by kind (observed, unobserved, designer...), with 95% CIs."""
-    if config.from_run is not None:
-        finished = load_run(Path(config.from_run))
-        records, config_info, target = finished.records, finished.config, Path(config.from_run)
-    else:
-        from heedful.evaluate.runner import evaluate
+    from heedful.studies.runners import run_robustness
 
-        records, config_info, target = evaluate(config).records, dataclasses.asdict(config), Path(config.out)
-        save_config(config, config.out)
-    report = robustness_report(records, n_bootstrap=config.n_bootstrap, seed=config.seed)
-    write_json_atomic(
-        RunDir(target).robustness,
-        {"config": config_info, "n_bootstrap": config.n_bootstrap, "seed": config.seed, "environment": environment(),
-         **report},
-    )
+    report = run_robustness(config)
     stdout_console().print(render_robustness_table(report["rows"]))
     if "observed_vs_unobserved" in report:
         stdout_console().print(render_paired_table(report["observed_vs_unobserved"]))
-    typer.echo(f"robustness: {RunDir(target).robustness}", err=True)
+    typer.echo(f"robustness: {RunDir(config.out).robustness}", err=True)

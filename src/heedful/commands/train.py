@@ -6,23 +6,20 @@ from typing import Any
 
 import typer
 
-from heedful.commands.configured import save_config
 from heedful.progress import stdout_console
 from heedful.train.config import TrainConfig
 
-# Modules that load torch are imported inside the commands: `heedful --help` starts in 0.2 s, not 2 s.
+# Modules that load torch are imported inside the commands: `heedful --help` starts in 0.3 s, not 2 s.
 
 CONFIG = TrainConfig
 
 
 def run(config: TrainConfig) -> None:
     """Fine-tune a model on --data.tasks and evaluate it; resumable, everything recorded in --out."""
-    from heedful.train.recipes import run_training
+    from heedful.studies.runners import run_train
 
     config.validate()
-    results = run_training(config)
-    save_config(config, config.out)
-    _print_results(results)
+    _print_results(run_train(config))
     typer.echo(f"run: {config.out}", err=True)
 
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from heedful.analysis.config import RepresentationsConfig, RobustnessConfig
-from heedful.commands.configured import config_from_mapping, one_line, parse_config, save_config
+from heedful.configs import config_from_mapping, one_line, parse_config, save_config
 from heedful.errors import UserError
 from heedful.evaluate.config import EvalConfig
 from heedful.perturbations.config import ParaphraseConfig
