@@ -9,7 +9,9 @@ import pytest
 
 from heedful.errors import HeedfulError
 from heedful.prompts.collection import load_collection
-from heedful.prompts.demos import demonstration_pool, render_with_demonstrations, sample_demonstrations
+from heedful.prompts.demos import (
+    demonstration_pool, demonstrations_for, render_with_demonstrations, sample_demonstrations,
+)
 from heedful.prompts.instruction import Instruction, OptionsSpec
 from heedful.prompts.render import render_instruction
 from heedful.tasks.types import Instance, Task, TaskType
@@ -34,6 +36,20 @@ def test_demonstrations_come_from_train_and_never_from_evaluated_instances():
     assert len(demos) == 5 and len({d.id for d in demos}) == 5
     assert all(d.split == "train" for d in demos)
     assert not {d.id for d in demos} & evaluated
+
+
+def test_with_every_instance_evaluated_each_draws_from_the_others():
+    """A BIG-bench task evaluated whole (no --data.limit) still gets one-shot prompts: leave one out."""
+    only_test = _task(n_test=6, n_val=0, n_train=0)
+    everything = only_test.split("test")
+    demos = demonstrations_for(only_test, everything, 2, seed=0)
+    assert set(demos) == {inst.id for inst in everything}
+    for inst_id, chosen in demos.items():
+        assert len(chosen) == 2 and inst_id not in {d.id for d in chosen}
+    assert demonstrations_for(only_test, everything, 2, seed=0) == demos  # seeded
+    # with instances left over, the evaluated ones are never demonstrations (as before)
+    some = everything[:3]
+    assert not {d.id for ds in demonstrations_for(only_test, some, 2, seed=0).values() for d in ds} & {i.id for i in some}
 
 
 def test_pool_falls_back_to_val_then_unevaluated_instances():

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -27,14 +28,26 @@ def _config(tasks, tiny_llama_dir, out, *, data=None, prompts=None, eval=None, *
     )
 
 
-@pytest.mark.parametrize("budget, seed", [("4", 0), ("4", 7), ("0.01", 0), ("all", 0)])
-def test_budget_selects_the_split_instances(tasks, causal_tokenizer, budget, seed):
-    config = TrainConfig(TrainDataConfig(tasks="x", budget=budget), seed=seed, prompts=TrainPromptConfig("superni:none"))
+@pytest.mark.parametrize("budget, seed, sample", [("4", 0, "first"), ("4", 7, "random"), ("0.01", 0, "first"), ("all", 0, "first")])
+def test_budget_selects_the_split_instances(tasks, causal_tokenizer, budget, seed, sample):
+    config = TrainConfig(TrainDataConfig(tasks="x", budget=budget, sample=sample), seed=seed,
+                         prompts=TrainPromptConfig("superni:none"))
     unit = plan_units(tasks, "mtl")[0]
     examples = unit_examples(unit, config, causal_tokenizer)
-    expected = [i.id for t in tasks for i in select_instances(t, "train", budget, seed=seed)]
+    drawn = seed if sample == "random" else None  # the first N by default, as Gupta 2023
+    expected = [i.id for t in tasks for i in select_instances(t, "train", budget, seed=drawn)]
     assert [e.instance_id for e in examples] == expected
-    assert all(i.split == "train" for t in tasks for i in select_instances(t, "train", budget, seed=seed))
+    assert all(i.split == "train" for t in tasks for i in select_instances(t, "train", budget, seed=drawn))
+    if sample == "first" and budget == "4":
+        assert expected == [i.id for t in tasks for i in t.split("train")[:4]]
+
+
+def test_a_task_without_a_training_split_trains_on_all_its_instances(tasks, causal_tokenizer):
+    """Gupta 2023's rule for SuperNI tasks too small for a training split: reuse every instance."""
+    small = dataclasses.replace(tasks[0], instances=[i for i in tasks[0].instances if i.split != "train"])
+    config = TrainConfig(TrainDataConfig(tasks="x", budget="3"), prompts=TrainPromptConfig("superni:none"))
+    examples = unit_examples(plan_units([small], "mtl")[0], config, causal_tokenizer)
+    assert [e.instance_id for e in examples] == [i.id for i in small.instances[:3]]
 
 
 def test_stl_trains_one_model_per_task_and_evaluates(tasks, tiny_llama_dir, tmp_path):

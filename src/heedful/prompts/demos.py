@@ -1,11 +1,13 @@
 """k-shot demonstrations: draw worked examples and put them before the query.
 
-Sampling: demonstrations never come from the evaluated instances. They are drawn with a
-seeded RNG from the ``train`` split if it has enough instances, else from ``train`` and
-``val``, else from every instance not evaluated (SuperNI and MMLU carry train/val
-splits; a BIG-bench task has only ``test`` instances, so its demonstrations are the
-instances left out of the evaluated sample, as in Sun et al.'s release, which holds five
-fixed examples of each task out of its test set).
+Sampling: demonstrations come from outside the evaluated instances where the task has
+enough. They are drawn with a seeded RNG from the ``train`` split if it has enough
+instances, else from ``train`` and ``val``, else from every instance not evaluated
+(SuperNI and MMLU carry train/val splits; a BIG-bench task has only ``test`` instances, so
+its demonstrations are the instances left out of the evaluated sample, as in Sun et al.'s
+release, which holds five fixed examples of each task out of its test set). When every
+instance is evaluated and none is left over, each instance's demonstrations are drawn
+from the other evaluated instances (leave one out): never the instance itself.
 
 Layout: every demonstration is rendered with the *same* instruction as the query and
 followed by its target, then the query prompt follows; blocks are joined by
@@ -104,7 +106,7 @@ def hash_seed(text: str) -> int:
 
 
 def demonstrations_for(task: Task, instances: Sequence[Instance], shots: int, seed: int) -> dict[str, list[Instance]]:
-    """Each evaluated instance's ``shots`` demonstrations, drawn apart from every evaluated instance.
+    """Each evaluated instance's ``shots`` demonstrations, drawn apart from the evaluated instances (see the module doc).
 
     Seeded per instance (``seed`` + :func:`hash_seed` of its id), so an instance gets the
     same demonstrations whatever else is evaluated with it. Empty when ``shots`` is 0.
@@ -112,6 +114,11 @@ def demonstrations_for(task: Task, instances: Sequence[Instance], shots: int, se
     if shots < 1:
         return {}
     exclude = {inst.id for inst in instances}
+    if len(demonstration_pool(task, exclude, shots)) < shots:  # every instance is evaluated: leave one out
+        return {
+            inst.id: sample_demonstrations(task, shots, seed=seed + hash_seed(inst.id), exclude_ids={inst.id})
+            for inst in instances
+        }
     return {
         inst.id: sample_demonstrations(task, shots, seed=seed + hash_seed(inst.id), exclude_ids=exclude)
         for inst in instances

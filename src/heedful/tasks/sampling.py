@@ -74,9 +74,13 @@ def select_instances(
     """
     if split not in SPLITS:
         raise HeedfulError(f"unknown split '{split}'; expected one of {', '.join(SPLITS)}")
+    return within_budget(task.split(split), budget, seed)
+
+
+def within_budget(pool: list[Instance], budget: int | float | str | None, seed: int | None = None) -> list[Instance]:
+    """The instances of ``pool`` a budget keeps, in pool order (see :func:`select_instances`)."""
     if isinstance(budget, str):
         budget = parse_budget(budget)
-    pool = task.split(split)
     size = budget_size(budget, len(pool))
     if size == len(pool):
         return pool

@@ -110,7 +110,9 @@ class TrainDataConfig:
     split: Literal["train", "val", "test"] = "train"
     """Split the training instances come from."""
     budget: str = "all"
-    """Training instances per task: 100, 200, 1000, all, or a fraction like 0.25 (seeded sample)."""
+    """Training instances per task: 100, 200, 1000, all, or a fraction like 0.25."""
+    sample: Literal["first", "random"] = "first"
+    """Which instances a budget keeps: the first N in file order (Gupta 2023), or a seeded random N."""
     setting: Literal["stl", "mtl"] = "mtl"
     """stl: one model per task (own subfolder); mtl: one model on the mixture."""
     max_source_length: int = 1024

@@ -13,7 +13,7 @@ from typing import Any
 from heedful.errors import HeedfulError
 from heedful.perturbations import delusive, label_space, simplified
 from heedful.prompts.sources import InstructionSources
-from heedful.tasks.sampling import select_instances
+from heedful.tasks.sampling import select_instances, within_budget
 from heedful.tasks.types import Task
 from heedful.train.config import TrainConfig
 from heedful.train.data import render_examples, render_instruction_groups
@@ -94,9 +94,20 @@ def unit_examples(unit: TrainUnit, config: TrainConfig, tokenizer: Any) -> list[
 
 
 def _training_instances(task: Task, config: TrainConfig) -> list[Any]:
-    chosen = select_instances(task, config.data.split, config.data.budget, seed=config.seed)
+    """The budget's instances of the training split; a task with none there trains on all of its instances.
+
+    SuperNI tasks with fewer than 110 instances have no training split (the first 100 are
+    test, the next 10 validation); Gupta 2023 reuses all of such a task's instances.
+    """
+    data = config.data
+    seed = config.seed if data.sample == "random" else None
+    chosen = select_instances(task, data.split, data.budget, seed=seed)
     if not chosen:
-        raise HeedfulError(f"task {task.name}: no training instances (split '{config.data.split}' is empty)")
+        log.warning("task %s: split '%s' is empty; training on all %d instances (Gupta 2023's rule)",
+                    task.name, data.split, len(task.instances))
+        chosen = within_budget(task.instances, data.budget, seed)
+    if not chosen:
+        raise HeedfulError(f"task {task.name}: no instances to train on")
     return chosen
 
 
