@@ -11,11 +11,11 @@ import pytest
 import yaml
 
 from heedful.analysis.config import RepresentationsConfig, RobustnessConfig
-from heedful.configs import config_from_mapping, one_line, parse_config, save_config
+from heedful.configs import config_from_mapping, non_default, one_line, parse_config, save_config
 from heedful.errors import UserError
 from heedful.evaluate.config import EvalConfig
 from heedful.perturbations.config import ParaphraseConfig
-from heedful.train.config import TrainConfig
+from heedful.train.config import TrainConfig, TrainDataConfig
 
 OVERRIDES = {
     EvalConfig: ["--model.name", "m", "--data.limit", "3", "--prompts.kinds", "[observed, designer]",
@@ -113,3 +113,15 @@ def test_print_config_writes_the_yaml_that_config_reads(tmp_path: Path):
     path.write_text(printed)
     assert yaml.safe_load(printed)["loop"]["epochs"] == 3
     assert heedful("train", "--config", str(path), "--print-config") == printed
+
+
+def test_non_default_keeps_what_differs_from_the_defaults_and_required_fields():
+    assert non_default(EvalConfig()) == {}
+    changed = dataclasses.replace(EvalConfig(), seed=3, scoring=dataclasses.replace(EvalConfig().scoring, rank="mean"))
+    assert non_default(changed) == {"seed": 3, "scoring.rank": "mean"}
+    assert non_default(TrainConfig(TrainDataConfig(tasks="x"))) == {"data.tasks": "x"}  # required: always there
+    # a section's defaults are its parent's (robustness samples 3 instances by default)
+    assert non_default(RobustnessConfig()) == {}
+    assert non_default(RobustnessConfig(), EvalConfig())["data.limit"] == 3
+    # so a run id does not change when a later version adds an option with a default
+    assert EvalConfig().identity() == {}

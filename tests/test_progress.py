@@ -37,3 +37,16 @@ def test_transformers_bars_are_off_inside_and_restored_after():
         pass
     assert not hf_logging.is_progress_bar_enabled()
     hf_logging.enable_progress_bar()
+
+
+def test_a_bar_opened_inside_a_live_bar_joins_it(monkeypatch):
+    """A study's bar and its unit's bar draw as one live display (rich allows only one)."""
+    out = io.StringIO()
+    monkeypatch.setattr(progress, "Console", lambda file=None: Console(file=out, force_terminal=True, width=100))
+    with progress.progress_bar("study", 2) as outer:
+        with progress.progress_bar("evaluating", 3) as inner:
+            inner(3)
+            assert len(progress._LIVE) == 1 and len(progress._LIVE[0].tasks) == 2
+        outer(1)
+        assert [t.description for t in progress._LIVE[0].tasks] == ["study"]  # the unit's bar went with it
+    assert progress._LIVE == [] and "study" in out.getvalue()

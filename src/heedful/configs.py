@@ -125,3 +125,30 @@ def save_config(config: Any, out: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, yaml.safe_dump(dataclasses.asdict(config), sort_keys=False, allow_unicode=True))
     return path
+
+
+def non_default(config: Any, defaults: Any = None, prefix: str = "") -> dict[str, Any]:
+    """``section.field`` -> value for the fields of a config that differ from their defaults.
+
+    A section's defaults are its parent's default for it (``RobustnessConfig`` samples 3
+    instances), else its own fields' defaults; a required field is always kept. Keys built
+    from this stay the same when a version adds an option with a default.
+    """
+    out: dict[str, Any] = {}
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        default = getattr(defaults, field.name, _default(field)) if defaults is not None else _default(field)
+        name = prefix + field.name
+        if dataclasses.is_dataclass(value):
+            out.update(non_default(value, default if dataclasses.is_dataclass(default) else None, f"{name}."))
+        elif default is dataclasses.MISSING or default != value:
+            out[name] = value
+    return out
+
+
+def _default(field: dataclasses.Field) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return field.default_factory()  # type: ignore[misc]
+    return dataclasses.MISSING

@@ -30,11 +30,24 @@ def transformers_bars_off(enabled: bool = True) -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
+# The live bars drawing now: a bar opened inside another (a study's unit) joins it, as
+# rich allows one live display at a time.
+_LIVE: list[Progress] = []
+
+
 @contextlib.contextmanager
 def progress_bar(description: str, total: int, *, enabled: bool = True) -> Iterator[Callable[[int], None]]:
     """Yield ``advance(n)``; draws a bar (count, elapsed, ETA) on stderr when enabled."""
     if not enabled or total == 0:
         yield lambda n: None
+        return
+    if _LIVE:
+        outer = _LIVE[-1]
+        inner = outer.add_task(description, total=total)
+        try:
+            yield lambda n: outer.advance(inner, n)
+        finally:
+            outer.remove_task(inner)
         return
     console = Console(file=sys.stderr)
     if not console.is_terminal:
@@ -52,7 +65,11 @@ def progress_bar(description: str, total: int, *, enabled: bool = True) -> Itera
     )
     with Progress(*columns, console=console, transient=False) as progress:
         task_id = progress.add_task(description, total=total)
-        yield lambda n: progress.advance(task_id, n)
+        _LIVE.append(progress)
+        try:
+            yield lambda n: progress.advance(task_id, n)
+        finally:
+            _LIVE.pop()
 
 
 @contextlib.contextmanager

@@ -131,6 +131,23 @@ def test_overall_averages_tasks(records):
     assert [s.task for s in summarize_by_kind(records, n_bootstrap=10)][-1] == OVERALL
 
 
+def _phrasing_accuracies(records: list[Record], kind: str, tasks) -> list[float]:
+    rows = [r for r in records if r.instruction_kind == kind and r.task in tasks]
+    keys = sorted({(r.task, r.instruction_id) for r in rows})
+    return [statistics.fmean(r.score for r in rows if (r.task, r.instruction_id) == key) for key in keys]
+
+
+def test_std_is_over_the_phrasings_at_the_level_reported_and_task_types_get_their_rows(records):
+    """Table 3's definition, everywhere: per task over its phrasings, overall over every (task, phrasing)."""
+    typed = [dataclasses.replace(r, task_type={"task_a": "QA", "task_b": "BC"}[r.task]) for r in records]
+    got = by_key(summarize_by_kind(typed, n_bootstrap=50))
+    assert got[(OVERALL, "unobserved")].std == pytest.approx(statistics.stdev(_phrasing_accuracies(typed, "unobserved", SPEC)))
+    assert got[(f"{OVERALL} QA", "unobserved")].std == pytest.approx(statistics.stdev(_phrasing_accuracies(typed, "unobserved", ["task_a"])))
+    assert got[(f"{OVERALL} QA", "unobserved")].mean == pytest.approx(brute_force(typed, "task_a", "unobserved")["mean"])
+    assert got[(f"{OVERALL} BC", "designer")].n_tasks == 1 and (f"{OVERALL} BC", "observed") not in got
+    assert [s.task for s in summarize_by_kind(typed, n_bootstrap=10)][-1] == OVERALL  # the type rows come before
+
+
 def test_single_phrasing_std_is_nan_and_worst_case_equals_mean(records):
     s = by_key(summarize_by_kind(records, n_bootstrap=50))[("task_a", "nonsense")]
     assert s.n_phrasings == 1 and math.isnan(s.std)

@@ -138,6 +138,27 @@ def test_incorrect_uses_an_observed_instruction_of_another_task(data):
     assert variant.template == other.template and variant.kind == "incorrect" and variant.task == TASK
 
 
+def test_closest_is_another_tasks_observed_instruction_and_negated_closest_negates_it(data):
+    """Sun et al. §4.3: closest comes from the most similar *other* task; negated is that one negated."""
+    pytest.importorskip("sentence_transformers", reason="closest needs sentence embeddings")
+    task, _ = data
+    base = Instruction(id="d", template="Does the premise entail the hypothesis? {input}\nAnswer:", kind="designer",
+                       collection="c", task=TASK)
+    own = Instruction(id="own", template="Does the premise entail the hypothesis? {input}\nA:", kind="observed",
+                      collection="c", task=TASK)
+    near = Instruction(id="near", template="Is the hypothesis entailed by the premise? {input}\nAnswer:",
+                       kind="observed", collection="c", task="other_nli", task_type="BC")
+    far = Instruction(id="far", template="Translate this sentence into French. {input}", kind="observed",
+                      collection="c", task="translation", task_type="QA")
+    pairs = perturbed_variants(task, [base], ["closest", "negated_closest"], seed=0, observed_pool=[own, near, far])
+    [(closest, _), (negation, _)] = pairs
+    assert closest.template == near.template and closest.kind == "closest" and closest.params["source_id"] == "near"
+    assert closest.task == TASK  # evaluated as this task's instruction
+    assert negation.kind == "negated_closest" and negation.template.endswith("The answer is not:")
+    assert negation.params["source_id"] == "near"
+    assert perturbed_variants(task, [base], ["closest"], seed=0, observed_pool=[own]) == []  # only its own: none
+
+
 def test_unknown_perturbation_lists_valid_names():
     with pytest.raises(HeedfulError, match="simplified") as err:
         parse_perturbation("simplify")

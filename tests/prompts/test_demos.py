@@ -10,7 +10,10 @@ import pytest
 from heedful.errors import HeedfulError
 from heedful.prompts.collection import load_collection
 from heedful.prompts.demos import (
-    demonstration_pool, demonstrations_for, render_with_demonstrations, sample_demonstrations,
+    demonstration_pool,
+    demonstrations_for,
+    render_with_demonstrations,
+    sample_demonstrations,
 )
 from heedful.prompts.instruction import Instruction, OptionsSpec
 from heedful.prompts.render import render_instruction

@@ -16,6 +16,7 @@ import yaml
 from heedful.store import Store
 from heedful.studies.executors import run_study, study_states
 from heedful.studies.spec import load_study
+from heedful.studies.summary import study_summary, summary_markdown
 
 N = 4
 
@@ -76,6 +77,12 @@ def test_local_study_runs_in_order_isolates_a_failure_and_never_reruns_a_finishe
     again = run_study(load_study(study_file, out=tmp_path / "local"), show_progress=False)
     assert {u: s.status for u, s in again.items()} == {u: s.status for u, s in states.items()}
     assert {u.id: (u.folder / "study-unit.json").stat().st_mtime_ns for u in study.units if u.id in markers} == markers
+    # the summary: each evaluating unit's score per kind, recomputed from the records
+    rows = study_summary(study, n_bootstrap=50)
+    assert {(r["unit"], r["kind"]) for r in rows} == {("eval[kind=observed]", "observed"),
+                                                      ("eval[kind=unobserved]", "unobserved")}
+    assert all(r["ci_low"] <= r["mean"] <= r["ci_high"] and r["n_examples"] == N for r in rows)
+    assert "| eval[kind=observed] | observed | accuracy | 1 | 4 |" in summary_markdown(study, rows)
 
 
 def test_ray_executor_gives_the_local_records(study_file, tmp_path):
@@ -111,3 +118,26 @@ def test_killing_the_driver_and_rerunning_finishes_with_the_same_records(study_f
     status = subprocess.run([sys.executable, "-m", "heedful.cli", "study", "status", str(study_file), "--out", str(killed)],
                             capture_output=True, text=True, timeout=120, check=False)
     assert status.returncode == 0 and "failed" in status.stdout and "missing.jsonl" in status.stdout
+    markdown = tmp_path / "summary.md"
+    summary = subprocess.run([sys.executable, "-m", "heedful.cli", "study", "summary", str(study_file), "--out",
+                              str(killed), "--markdown", str(markdown), "--n-bootstrap", "20"],
+                             capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "COLUMNS": "250"})
+    assert summary.returncode == 0, summary.stderr
+    assert "eval[kind=observed]" in summary.stdout and "| eval[kind=unobserved] | unobserved |" in markdown.read_text()
+
+
+def test_dry_run_lists_every_unit_and_its_needs_and_runs_nothing(study_file, tmp_path):
+    out = tmp_path / "dry"
+    proc = subprocess.run(
+        [sys.executable, "-m", "heedful.cli", "study", "run", str(study_file), "--out", str(out), "--dry-run"],
+        capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "COLUMNS": "250"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    for unit in load_study(study_file, out=out).units:
+        assert unit.id in proc.stdout
+    assert "pending" in proc.stdout and not (out / "units").exists()
+    bad = subprocess.run(
+        [sys.executable, "-m", "heedful.cli", "study", "run", str(study_file), "--set", "oops"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: --set oops: expected NAME=VALUE"

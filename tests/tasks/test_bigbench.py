@@ -156,6 +156,21 @@ def test_suites():
         assert all(t.type is TaskType.GENERATION for t in load_bigbench(name))
 
 
+def test_sun14_pools_bbq_lite_into_one_task():
+    """Sun et al.'s 14 tasks, bbq_lite_json evaluated as one task of all its subtasks' instances."""
+    sun14 = load_bigbench_suite("bbl-sun14", shuffle_options=False)
+    names = [t.name for t in sun14]
+    assert "bbq_lite_json" in names and not any(n.startswith("bbq_lite_json:") for n in names)
+    assert len({t.metadata["base_task"] for t in sun14}) == 14
+    [bbq] = [t for t in sun14 if t.name == "bbq_lite_json"]
+    subtasks = load_bigbench("bbq_lite_json", shuffle_options=False)
+    assert len(bbq.instances) == sum(len(t.instances) for t in subtasks)
+    assert len({i.id for i in bbq.instances}) == len(bbq.instances)
+    first = subtasks[0]
+    assert bbq.instances[0].id == f"{first.name.split(':')[1]}/{first.instances[0].id}"
+    assert bbq.instances[0].input == first.instances[0].input
+
+
 def test_errors(tmp_path):
     with pytest.raises(HeedfulError, match="unknown BIG-bench task 'no_such_task'"):
         load_bigbench("no_such_task")

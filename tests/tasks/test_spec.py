@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,8 +10,10 @@ import pytest
 
 from heedful.errors import HeedfulError
 from heedful.tasks.bigbench import BBL_SUN14, bigbench_root, load_bigbench
+from heedful.tasks.config import DataConfig
 from heedful.tasks.mmlu import load_mmlu
-from heedful.tasks.spec import load_tasks, split_specs
+from heedful.tasks.spec import load_data, load_tasks, split_specs, with_label_options
+from heedful.tasks.types import TaskType
 from shared_data import SHARED_DATA
 
 DATA = SHARED_DATA
@@ -91,3 +94,17 @@ def test_errors(tmp_path):
     own.write_text(json.dumps({"input": "x", "output": "y"}) + "\n")
     with pytest.raises(HeedfulError, match="task 'own' is loaded by both"):
         load_tasks([f"jsonl:{own}", f"jsonl:{own}"])
+
+
+@needs_superni
+def test_label_options_turn_a_classification_task_into_rank_classification_over_its_labels():
+    """Kung & Peng 2023 score SuperNI classification by rank classification over the label space."""
+    spec = f"superni:{SUPERNI / 'tasks' / 'task1155_bard_analogical_reasoning_trash_or_treasure.json'}"
+    [plain] = load_data(DataConfig(tasks=spec), seed=0)
+    [task] = load_data(DataConfig(tasks=spec, label_options=True), seed=0)
+    assert plain.type is TaskType.CLASSIFICATION and plain.label_space == ("trash", "treasure")
+    assert all(i.options is None for i in plain.instances)
+    for before, after in zip(plain.instances, task.instances, strict=True):
+        assert after.options == ("trash", "treasure") and after.options[after.gold] == before.references[0]
+    odd = dataclasses.replace(plain, instances=[dataclasses.replace(plain.instances[0], references=("neither",))])
+    assert with_label_options(odd).instances[0].options is None  # not a label: still scored by generation

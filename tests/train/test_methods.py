@@ -46,6 +46,17 @@ def test_peft_method_trains_only_its_parameters(method, arch, causal_tokenizer, 
     assert 0 < n_trainable < total
 
 
+def test_prefix_projection_trains_an_mlp_over_the_prefix(causal_tokenizer, tiny_llama):
+    """Sun et al. 2023's PT: prefix tuning reparameterised through an MLP (peft's prefix_projection)."""
+    model = apply_method(tiny_llama(len(causal_tokenizer)), MethodConfig(name="prefix", prefix_projection=True),
+                         is_seq2seq=False)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert any("transform" in n for n in trainable)  # the MLP (peft's PrefixEncoder.transform)
+    before = {n: p.detach().clone() for n, p in model.named_parameters() if n in trainable}
+    _step(model.train(), causal_tokenizer, False)
+    assert any(not torch.equal(before[n], p.detach()) for n, p in model.named_parameters() if n in trainable)
+
+
 def test_full_trains_everything(causal_tokenizer, tiny_llama):
     model = apply_method(tiny_llama(len(causal_tokenizer)), MethodConfig(name="full"), is_seq2seq=False)
     assert not is_peft(model)

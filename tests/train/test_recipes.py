@@ -7,6 +7,7 @@ import pytest
 
 from heedful.errors import HeedfulError
 from heedful.models.config import ModelConfig
+from heedful.models.loading import load_configured, trained_model
 from heedful.store import Store
 from heedful.tasks.sampling import select_instances
 from heedful.train.config import LoopConfig, TrainConfig, TrainDataConfig, TrainEvalConfig, TrainPromptConfig
@@ -83,6 +84,11 @@ def test_mtl_lora_chained_from_a_pre_finetuning_run(tasks, tiny_llama_dir, tmp_p
     assert (tmp_path / "down" / "final" / "adapter_config.json").is_file()
     adapter = json.loads((tmp_path / "down" / "final" / "adapter_config.json").read_text())
     assert adapter["base_model_name_or_path"] == str(tmp_path / "pre" / "final")
+    # a finished run folder is a model name: the model it trained, with its adapter
+    assert trained_model(tmp_path / "down") == (str(tmp_path / "pre" / "final"), str(tmp_path / "down" / "final"))
+    assert trained_model(tmp_path / "pre") == (str(tmp_path / "pre" / "final"), None)
+    backend = load_configured(ModelConfig(name=str(tmp_path / "down")))
+    assert backend.name == f"{tmp_path / 'pre' / 'final'}+{tmp_path / 'down' / 'final'}"
 
 
 def test_bad_settings_are_one_line_errors(tasks, tiny_llama_dir, tmp_path):

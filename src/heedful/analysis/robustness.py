@@ -51,12 +51,15 @@ class KindSummary:
     perturbations), averaged over instances. ``pdr`` is the performance drop rate
     ``1 - mean / mean(reference_kind)`` (PromptBench); None when no reference kind exists.
 
-    For ``task == "overall"`` each field is the unweighted average over the tasks that
-    have the kind of that field's per-task value (``std`` skips tasks where it is NaN),
-    except: ``n_phrasings``/``n_examples``
-    are totals, ``n_tasks`` counts the tasks averaged, the interval comes from a
-    bootstrap stratified by task, and ``pdr`` compares the averages over the tasks that
-    have both the kind and its reference.
+    For ``task == "overall"`` (and ``"overall QA"``, ``"overall BC"``, ``"overall MC"``: the
+    tasks of one task type, as Sun et al.'s Table 3 groups them) each field is the
+    unweighted average over the tasks that have the kind of that field's per-task value,
+    except: ``n_phrasings``/``n_examples`` are totals, ``n_tasks`` counts the tasks
+    averaged, the interval comes from a bootstrap stratified by task, ``pdr`` compares the
+    averages over the tasks that have both the kind and its reference, and ``std`` keeps
+    its one definition: the sample standard deviation over the phrasings at the level
+    reported, here every (task, phrasing) accuracy of the group (as ``results.json``'s
+    per-kind ``std``).
     """
 
     task: str
@@ -125,10 +128,11 @@ def summarize_by_kind(
     """
     if n_bootstrap < 1:
         raise HeedfulError(f"n_bootstrap must be at least 1, got {n_bootstrap}")
+    records = list(records)
     grouped = group_records(records)
     summaries: list[KindSummary] = []
     # per kind: list of (task, summary, bootstrap replicates) for the overall rows
-    per_kind: dict[str, list[tuple[str, KindSummary, np.ndarray]]] = {}
+    per_kind: dict[str, list[tuple[str, KindSummary, np.ndarray, np.ndarray]]] = {}
     for task in sorted(grouped):
         kinds = grouped[task]
         ref_kind = _resolve_reference(kinds, reference)
@@ -157,29 +161,33 @@ def summarize_by_kind(
                 reference_kind=ref_kind,
             )
             summaries.append(summary)
-            per_kind.setdefault(kind, []).append((task, summary, replicates))
-    summaries.extend(_overall(per_kind, grouped, reference))
+            per_kind.setdefault(kind, []).append((task, summary, replicates, acc))
+    task_types = {r.task: r.task_type for r in records}
+    for task_type in sorted({t for t in task_types.values() if t}):
+        of_type = {kind: [row for row in rows if task_types.get(row[0]) == task_type] for kind, rows in per_kind.items()}
+        summaries.extend(_overall({k: v for k, v in of_type.items() if v}, reference, f"{OVERALL} {task_type}"))
+    summaries.extend(_overall(per_kind, reference))
     return summaries
 
 
 def _overall(
-    per_kind: dict[str, list[tuple[str, KindSummary, np.ndarray]]],
-    grouped: dict[str, dict[str, KindData]],
+    per_kind: dict[str, list[tuple[str, KindSummary, np.ndarray, np.ndarray]]],
     reference: str | Sequence[str],
+    name: str = OVERALL,
 ) -> list[KindSummary]:
     ref_kind = _resolve_reference(per_kind, reference)
-    by_task_mean = {k: {t: s.mean for t, s, _ in rows} for k, rows in per_kind.items()}
+    by_task_mean = {k: {t: s.mean for t, s, _, _ in rows} for k, rows in per_kind.items()}
     out = []
     for kind in sorted(per_kind, key=_kind_sort_key):
         rows = per_kind[kind]
-        summaries = [s for _, s, _ in rows]
+        summaries = [s for _, s, _, _ in rows]
 
         def avg(name: str) -> float:
             return float(np.nanmean([getattr(s, name) for s in summaries]))
 
         # Tasks are bootstrapped independently, so averaging their replicates row-wise
         # is a bootstrap stratified by task.
-        replicates = np.mean(np.stack([r for _, _, r in rows]), axis=0)
+        replicates = np.mean(np.stack([r for _, _, r, _ in rows]), axis=0)
         low, high = np.nanpercentile(replicates, [2.5, 97.5])
         pdr = None
         if ref_kind is not None:
@@ -189,15 +197,14 @@ def _overall(
                     float(np.mean([by_task_mean[kind][t] for t in common])),
                     float(np.mean([by_task_mean[ref_kind][t] for t in common])),
                 )
-        stds = [s.std for s in summaries if not math.isnan(s.std)]
         out.append(
             KindSummary(
-                task=OVERALL,
+                task=name,
                 kind=kind,
                 n_phrasings=sum(s.n_phrasings for s in summaries),
                 n_examples=sum(s.n_examples for s in summaries),
                 mean=avg("mean"),
-                std=float(np.mean(stds)) if stds else float("nan"),
+                std=_std(np.concatenate([acc for _, _, _, acc in rows])),
                 min=avg("min"),
                 max=avg("max"),
                 ci_low=float(low),

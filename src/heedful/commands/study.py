@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from heedful.errors import UserError
+from heedful.io import write_text_atomic
 from heedful.progress import stdout_console
 from heedful.rundir import RunDir
 from heedful.studies.spec import Study, load_study
@@ -21,7 +22,9 @@ app = typer.Typer(name="study", help="Run a study (a paper's experiment as one Y
                   no_args_is_help=True, add_completion=False)
 
 StudyFile = Annotated[Path, typer.Argument(help="Study file (YAML), e.g. studies/kung-peng.yaml.", show_default=False)]
-Variant = Annotated[Optional[str], typer.Option(help="A variant of the study (e.g. paper: the papers' models and data).")]
+Variant = Annotated[
+    Optional[str], typer.Option(help="A variant of the study (e.g. paper: the papers' models and data).")
+]
 Out = Annotated[Optional[Path], typer.Option(help="Study folder (default: the file's out, else runs/studies/NAME).")]
 Set = Annotated[
     Optional[list[str]], typer.Option("--set", help="NAME=VALUE: override one of the study's vars (repeatable).")
@@ -41,7 +44,9 @@ def _load(study_file: Path, variant: str | None, out: Path | None, assignments: 
 @app.command("run")
 def run_command(
     study_file: StudyFile,
-    executor: Annotated[str, typer.Option(help="local: units in dependency order here; ray: units as Ray tasks.")] = "local",
+    executor: Annotated[
+        str, typer.Option(help="local: units in dependency order here; ray: units as Ray tasks.")
+    ] = "local",
     address: Annotated[
         Optional[str], typer.Option(help="Ray cluster to join: auto, or ray://HOST:PORT (default: start a local one).")
     ] = None,
@@ -87,3 +92,31 @@ def _table(study: Study, states: dict, *, dry_run: bool = False) -> Table:
                  str(unit.folder) if dry_run else (state.error or ""))
         table.add_row(*map(escape, cells))  # unit ids hold [axis=value], which rich would read as markup
     return table
+
+
+@app.command("summary")
+def summary_command(
+    study_file: StudyFile,
+    variant: Variant = None,
+    out: Out = None,
+    set_: Set = None,
+    markdown: Annotated[Optional[Path], typer.Option(help="Also write the table as Markdown to this file.")] = None,
+    n_bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the 95% CIs.")] = 1000,
+) -> None:
+    """Every finished unit's score per instruction kind, with 95% CIs, from the stored records."""
+    study = _load(study_file, variant, out, set_)
+    from heedful.studies.summary import interval, study_summary, summary_markdown
+
+    rows = study_summary(study, n_bootstrap=n_bootstrap)
+    table = Table(title=f"study {study.name}: score per instruction kind (overall)")
+    for column in ("unit", "kind", "metric", "tasks", "examples", "mean %", "95% CI", "PDR"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        pdr = "-" if row["pdr"] is None else f"{row['pdr']:+.2f}"
+        cells = (row["unit"], row["kind"], row["metric"], str(row["n_tasks"]), str(row["n_examples"] or "-"),
+                 f"{100 * row['mean']:.1f}", interval(row), pdr)
+        table.add_row(*map(escape, cells))
+    stdout_console().print(table)
+    if markdown is not None:
+        write_text_atomic(markdown, summary_markdown(study, rows))
+        typer.echo(f"summary: {markdown}", err=True)

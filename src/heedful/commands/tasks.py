@@ -24,7 +24,7 @@ from heedful.prompts.instruction import Instruction
 from heedful.prompts.sources import InstructionSources
 from heedful.prompts.types import RenderedExample
 from heedful.tasks.config import DataConfig
-from heedful.tasks.spec import load_tasks
+from heedful.tasks.spec import load_data, load_tasks
 from heedful.tasks.types import Task
 
 # Modules that load torch are imported inside the commands: `heedful --help` starts in 0.3 s, not 2 s.
@@ -95,7 +95,7 @@ def show(config: ShowConfig) -> None:
     # The one instruction asked for by id: its misfit is the answer, so it is an error, not a skip.
     prompts = dataclasses.replace(config.prompts, on_unfit="error") if wanted else config.prompts
     evaluation = EvalConfig(data=config.data, prompts=prompts, seed=config.seed)
-    tasks = _pick_tasks(load_tasks(config.data.tasks, seed=config.seed, shuffle_options=config.data.shuffle_options),
+    tasks = _pick_tasks(load_data(config.data, seed=config.seed),
                         config.task)
     sources = InstructionSources.parse(
         prompts.instructions, kinds=prompts.kinds, collections=prompts.collections, ids=[wanted] if wanted else None

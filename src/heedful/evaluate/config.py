@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from heedful.configs import non_default
 from heedful.models.config import ModelConfig
 from heedful.prompts.config import PromptConfig
 from heedful.tasks.config import DataConfig
@@ -46,12 +47,13 @@ class EvalConfig:
     """Output folder (heedful.sqlite, records.jsonl, results.json, config.yaml)."""
 
     def identity(self) -> dict[str, Any]:
-        """The evaluation settings that change results: not the batch size, nor where they are written.
+        """The evaluation settings that change results, as their run id's source.
 
-        Only :class:`EvalConfig`'s own fields count, so a command that extends it (robustness)
+        The options that differ from their defaults (so a later version's new option keeps
+        old run ids), less the batch size and where results are written. Only
+        :class:`EvalConfig`'s own fields count, so a command that extends it (robustness)
         shares the evaluation's run id.
         """
         own = {f.name for f in dataclasses.fields(EvalConfig)} - {"out"}
-        data = {name: value for name, value in dataclasses.asdict(self).items() if name in own}
-        data["scoring"].pop("batch_size")
-        return data
+        changed = non_default(self, EvalConfig())
+        return {k: v for k, v in changed.items() if k.split(".")[0] in own and k != "scoring.batch_size"}

@@ -52,6 +52,7 @@ class Record:
     option_scores: tuple[float, ...] | None = None
     exact_match: float | None = None
     rouge_l: float | None = None
+    task_type: str | None = None  # the collections' task type of the task: QA, BC or MC (Sun et al. 2023)
     output_key: str = ""
 
     def __post_init__(self) -> None:
@@ -167,5 +168,6 @@ _FIELD_CHECKS: dict[str, Any] = {
     "option_scores": _optional_numbers,
     "exact_match": lambda v, n, w: _check_fraction(v, n, w, required=False),
     "rouge_l": lambda v, n, w: _check_fraction(v, n, w, required=False),
+    "task_type": lambda v, n, w: None if v is None else _string(v, n, w),
     "output_key": _string,
 }

@@ -14,7 +14,7 @@ from heedful.evaluate.config import EvalConfig
 from heedful.evaluate.runner import plan_work
 from heedful.models.types import Backend
 from heedful.progress import progress_bar
-from heedful.tasks.spec import load_tasks
+from heedful.tasks.spec import load_data
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ def first_token_representations(
     2023). ``skipped`` counts prompts left out because an instruction does not fit a
     task, as in evaluation.
     """
-    tasks = load_tasks(config.data.tasks, seed=config.seed, shuffle_options=config.data.shuffle_options)
+    tasks = load_data(config.data, seed=config.seed)
     items, skipped = plan_work(tasks, config, backend)
     labels = [PromptLabel(it.task.name, it.instruction.id, it.instruction.kind, it.instance.id) for it in items]
     prompts = [it.example.prompt for it in items]

@@ -31,13 +31,13 @@ from heedful.perturbations.variants import parse_perturbation, perturbed_variant
 from heedful.progress import progress_bar
 from heedful.prompts.demos import continuation_strings, demonstrations_for, render_example
 from heedful.prompts.instruction import Instruction
-from heedful.prompts.sources import InstructionSources
+from heedful.prompts.sources import InstructionSources, task_type_code
 from heedful.prompts.types import RenderedExample
 from heedful.provenance import environment
 from heedful.rundir import RunDir
 from heedful.store import Store, content_hash
 from heedful.tasks.sampling import select_instances
-from heedful.tasks.spec import load_tasks
+from heedful.tasks.spec import load_data
 from heedful.tasks.types import Instance, Task
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ class WorkItem:
     example: RenderedExample
     continuations: tuple[str, ...] | None
     key: str = ""
+    task_type: str | None = None
 
 
 def build_work(
@@ -66,24 +67,30 @@ def build_work(
     """Render every (task, instruction, instance) prompt; returns items and skip counts."""
     items: list[WorkItem] = []
     skipped: dict[str, int] = defaultdict(int)
+    prompts = config.prompts
     label_spaces = None
     if config.prompts.label_spaces:
         label_spaces = load_label_space_file(config.prompts.label_spaces)
+    # incorrect and closest draw on the observed instructions of every task of the spec
+    observed = [record for record in sources.records if record.kind == "observed"]
     for task in tasks:
         instances = select_instances(task, config.data.split, budget=config.data.limit, seed=config.seed)
         if not instances:
             raise HeedfulError(f"task {task.name}: no instances in split '{config.data.split}'")
         instructions = sources.for_task(task)
         if not instructions:
-            log.warning("task %s: no instruction of '%s' applies to it; skipped", task.name, config.prompts.instructions)
+            log.warning("task %s: no instruction of '%s' applies to it; skipped", task.name, prompts.instructions)
             skipped[f"{task.name}/*"] += len(instances)
             continue
         demos_for = demonstrations_for(task, instances, config.prompts.shots, config.seed)
+        task_type = task_type_code(task, sources.records)
         pairs: list[tuple[Instruction, Task]] = [(instruction, task) for instruction in instructions]
         if config.prompts.perturb:
             for name in config.prompts.perturb:
                 try:
-                    pairs.extend(perturbed_variants(task, instructions, [name], seed=config.seed, label_spaces=label_spaces))
+                    pairs.extend(perturbed_variants(
+                        task, instructions, [name], seed=config.seed, label_spaces=label_spaces, observed_pool=observed
+                    ))
                 except HeedfulError as err:
                     if config.prompts.on_unfit != "skip":
                         raise
@@ -97,7 +104,7 @@ def build_work(
                     if chat_wrap is not None:
                         example = dataclasses.replace(example, prompt=chat_wrap(example.prompt))
                     conts = continuation_strings(example.prompt, example.choices) if example.choices else None
-                    rendered.append(WorkItem(task, instruction, inst, example, conts))
+                    rendered.append(WorkItem(task, instruction, inst, example, conts, task_type=task_type))
             except HeedfulError as err:
                 if config.prompts.on_unfit != "skip":
                     raise
@@ -108,13 +115,14 @@ def build_work(
                 continue
             items.extend(rendered)
     if not items:
-        raise HeedfulError(f"no instruction of '{config.prompts.instructions}' applies to any task of '{config.data.tasks}'")
+        raise HeedfulError(f"no instruction of '{prompts.instructions}' applies to any task of '{config.data.tasks}'")
     return items, dict(skipped)
 
 
 def plan_work(tasks: Sequence[Task], config: EvalConfig, backend: Backend) -> tuple[list[WorkItem], dict[str, int]]:
     """:func:`build_work` for ``config``'s instructions, chat-wrapped for ``backend`` if asked."""
-    sources = InstructionSources.parse(config.prompts.instructions, kinds=config.prompts.kinds, collections=config.prompts.collections)
+    prompts = config.prompts
+    sources = InstructionSources.parse(prompts.instructions, kinds=prompts.kinds, collections=prompts.collections)
     return build_work(tasks, sources, config, chat_wrap=chat_wrapper(backend) if config.model.chat else None)
 
 
@@ -122,7 +130,10 @@ def assign_keys(items: Sequence[WorkItem], config: EvalConfig) -> None:
     ident = config.model.identity()
     for item in items:
         if item.continuations is not None:
-            method = {"method": "sun", "max_new_tokens": config.scoring.max_new_tokens} if config.scoring.rank == "sun" else {"method": "loglik"}
+            if config.scoring.rank == "sun":
+                method = {"method": "sun", "max_new_tokens": config.scoring.max_new_tokens}
+            else:
+                method = {"method": "loglik"}
             item.key = content_hash(ident, method, item.example.prompt, item.continuations)
         else:
             method = {
@@ -173,6 +184,7 @@ def make_record(item: WorkItem, output: dict[str, Any], config: EvalConfig) -> R
         "instruction_kind": item.instruction.kind,
         "instruction_collection": item.instruction.collection,
         "instance_id": item.instance.id,
+        "task_type": item.task_type,
         "prompt": ex.prompt,
         "references": tuple(ex.references),
         "output_key": item.key,
@@ -276,7 +288,7 @@ def evaluate(
     re-running the same config resumes and produces the same files.
     """
     _check(config)
-    tasks = load_tasks(config.data.tasks, seed=config.seed, shuffle_options=config.data.shuffle_options)
+    tasks = load_data(config.data, seed=config.seed)
     backend = backend or load_configured(config.model)
     items, skipped = plan_work(tasks, config, backend)
     assign_keys(items, config)
@@ -302,7 +314,7 @@ def evaluate(
             results["baselines"] = baseline_report(
                 tasks, records, label_spaces_file=config.prompts.label_spaces, seed=config.seed
             )
-        write_jsonl_atomic(files.records, ({k: v for k, v in r.to_dict().items() if k != "output_key"} for r in records))
+        write_jsonl_atomic(files.records, (_without_key(r.to_dict()) for r in records))
         write_json_atomic(files.results, results)
         store.finish_run(run_id)
     return EvalResult(run_id, Path(config.out), records, summary, computed, skipped)
@@ -333,7 +345,8 @@ def _compute_missing(
     pending = [group[0] for key, group in by_key.items() if key not in cached]
 
     def put_records(outputs: dict[str, dict[str, Any]]) -> None:
-        store.put_records(run_id, [make_record(it, outputs[key], config).to_dict() for key in outputs for it in by_key[key]])
+        made = [make_record(it, outputs[key], config) for key in outputs for it in by_key[key]]
+        store.put_records(run_id, [record.to_dict() for record in made])
 
     put_records(cached)  # cached outputs are stored already; only their records may be new
     with progress_bar("evaluating", total=len(pending), enabled=show_progress) as advance:
@@ -343,6 +356,11 @@ def _compute_missing(
             put_records(outputs)
             advance(len(chunk))
     return len(pending)
+
+
+def _without_key(record: dict[str, Any]) -> dict[str, Any]:
+    """A record as records.jsonl holds it: without the cache key, which only the store needs."""
+    return {k: v for k, v in record.items() if k != "output_key"}
 
 
 def chat_wrapper(backend: Backend) -> Callable[[str], str]:

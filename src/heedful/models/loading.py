@@ -11,12 +11,14 @@ from typing import Any
 import torch
 
 from heedful.errors import HeedfulError
+from heedful.io import read_json_object
 from heedful.models.config import ModelConfig
 from heedful.models.encoding import needs_bos
 from heedful.models.hf_causal import CausalBackend
 from heedful.models.hf_seq2seq import Seq2SeqBackend
 from heedful.models.registry import get_alias, list_aliases
 from heedful.progress import transformers_bars_off
+from heedful.rundir import RunDir
 
 log = logging.getLogger("heedful.models")
 
@@ -159,10 +161,40 @@ def load_model(
     )
 
 
+FINAL = "final"  # where a training run saves its model or adapter
+
+
+def trained_model(run: str | Path, unit: str = "") -> tuple[str, str | None]:
+    """``(model, adapter)`` that a finished ``heedful train`` run folder trained (its ``final/``).
+
+    ``unit`` names an STL run's per-task folder. A PEFT run gives the model its adapter was
+    trained on (peft records it; a run chained from a full fine-tuning run has that run's
+    model) and the adapter folder; a full fine-tuning run gives the saved model folder.
+    """
+    run = Path(run)
+    record = RunDir(run).train_config
+    if not record.is_file():
+        raise HeedfulError(f"{run}: not a heedful training run (no {record.name})")
+    for folder in ([run / unit / FINAL] if unit else []) + [run / FINAL]:
+        if (folder / "adapter_config.json").is_file():
+            base = read_json_object(folder / "adapter_config.json").get("base_model_name_or_path")
+            return base or read_json_object(record)["config"]["model"]["name"], str(folder)
+        if (folder / "config.json").is_file():
+            return str(folder), None
+    raise HeedfulError(f"{run}: no finished model for '{unit or 'mtl'}' (looked in {FINAL}/)")
+
+
 def load_configured(model: ModelConfig, **kwargs: Any) -> CausalBackend | Seq2SeqBackend:
-    """:func:`load_model` for a command config's ``model`` section."""
+    """:func:`load_model` for a command config's ``model`` section.
+
+    ``model.name`` may also be a finished ``heedful train`` run folder (MTL): its trained
+    model, with its adapter if it trained one.
+    """
+    name, adapter = model.name, model.adapter
+    if adapter is None and RunDir(Path(name)).train_config.is_file():
+        name, adapter = trained_model(name)
     return load_model(
-        model.name, dtype=model.dtype, device=model.device, adapter=model.adapter, truncation=model.truncation, **kwargs
+        name, dtype=model.dtype, device=model.device, adapter=adapter, truncation=model.truncation, **kwargs
     )
 
 

@@ -24,8 +24,12 @@ instruction, the variants this module builds. A perturbation spec is ``NAME`` or
 ``incorrect``      An observed instruction of *another* task among the instructions passed
                    in (a collection loaded with ``--prompts.instructions``); skipped with a warning
                    when there is none.
-``closest``        The task's observed instruction nearest to the base by sentence
-                   embedding (all-MiniLM-L6-v2); skipped with a warning when there is none.
+``closest``        Sun et al. §4.3: the observed instruction of the most similar *other* task,
+                   i.e. the observed instruction (of the whole instruction spec, all tasks)
+                   nearest to the base by sentence embedding (all-MiniLM-L6-v2), the task's
+                   own observed instructions excluded; skipped with a warning when there is none.
+``negated_closest`` Sun et al. §4.3's *negated*: the ``closest`` instruction, negated (style
+                   ``sun``). ``negated`` negates the base instruction itself.
 ``drop_words[:R]``, ``shuffle_words[:R]``, ``char_typos[:R]``
                    Surface noise at rate ``R`` (default 0.1).
 ``paraphrase:FILE`` Paraphrases cached by ``heedful paraphrase`` in the collection ``FILE``
@@ -74,6 +78,7 @@ PERTURBATIONS = (
     "nonsense",
     "incorrect",
     "closest",
+    "negated_closest",
     "drop_words",
     "shuffle_words",
     "char_typos",
@@ -161,8 +166,8 @@ def perturbed_variants(
     ``instructions`` are the task's instructions being evaluated; perturbations start
     from :func:`base_instructions` of them. ``label_spaces`` is a
     :func:`~heedful.perturbations.label_space.load_label_space_file` mapping. ``observed_pool``
-    (default: the ``observed`` records of ``instructions``) feeds ``incorrect`` and
-    ``closest``. Returns ``(variant, task to render it against)`` pairs in spec order.
+    (default: the ``observed`` records of ``instructions``; evaluation passes every observed
+    record of its instruction spec, all tasks) feeds ``incorrect`` and ``closest``. Returns ``(variant, task to render it against)`` pairs in spec order.
     """
     specs = [parse_perturbation(s) for s in perturb if s.strip()]
     bases = base_instructions(instructions)
@@ -299,14 +304,31 @@ def _incorrect(spec: Perturbation, base: Instruction, task: Task, seed: int, ls:
     return [(_named(variant, base, "incorrect"), task)]
 
 
-def _closest(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: LabelSpaces | None, pool: list) -> Pairs:
+def _closest_instruction(base: Instruction, task: Task, pool: list) -> Instruction | None:
+    """The observed instruction of another task nearest to ``base`` (None, warned, when there is none)."""
     name = base_task_name(task)
-    own = [i for i in pool if i.task in (name, None) and i.id != base.id]
-    if not own:
-        log.warning("task %s: no observed instruction to find the closest one in; 'closest' skipped", task.name)
+    others = [i for i in pool if i.task != name and i.id != base.id]
+    if not others:
+        log.warning("task %s: no observed instruction of another task to find the closest one in; skipped", task.name)
+        return None
+    variant, _ = closest_observed(base, others)
+    return replace(variant, task=name)
+
+
+def _closest(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: LabelSpaces | None, pool: list) -> Pairs:
+    variant = _closest_instruction(base, task, pool)
+    return [] if variant is None else [(_named(variant, base, "closest"), task)]
+
+
+def _negated_closest(
+    spec: Perturbation, base: Instruction, task: Task, seed: int, ls: LabelSpaces | None, pool: list
+) -> Pairs:
+    variant = _closest_instruction(base, task, pool)
+    if variant is None:
         return []
-    variant, _ = closest_observed(base, own)
-    return [(_named(variant, base, "closest"), task)]
+    negation = negated(variant, style=spec.arg or "sun")
+    params = {**variant.params, **{k: v for k, v in negation.params.items() if k not in ("source_id", "source_kind")}}
+    return [(_named(replace(negation, params=params), base, "negated_closest"), task)]
 
 
 def _paraphrase(spec: Perturbation, base: Instruction, task: Task, seed: int, ls: LabelSpaces | None, pool: list) -> Pairs:
@@ -345,6 +367,7 @@ _BUILDERS: dict[str, Callable[..., Pairs]] = {
     "nonsense": _nonsense,
     "incorrect": _incorrect,
     "closest": _closest,
+    "negated_closest": _negated_closest,
     "drop_words": _noise,
     "shuffle_words": _noise,
     "char_typos": _noise,

@@ -74,7 +74,7 @@ def write_plan(study: Study) -> None:
     })
 
 
-def execute_unit(command: str, config: dict[str, Any]) -> dict[str, Any]:
+def execute_unit(command: str, config: dict[str, Any], show_progress: bool = False) -> dict[str, Any]:
     """Run one unit from its plain config (as a Ray worker receives it); never raises.
 
     Returns ``{"status": "done" | "failed", "error": one line, "wall_s": seconds}``.
@@ -84,13 +84,13 @@ def execute_unit(command: str, config: dict[str, Any]) -> dict[str, Any]:
 
     started = time.perf_counter()
     try:
-        RUNNERS[command](config_from_mapping(CONFIGS[command], config, source=command), show_progress=False)
+        RUNNERS[command](config_from_mapping(CONFIGS[command], config, source=command), show_progress=show_progress)
     except (UserError, HeedfulError) as err:
         return {"status": "failed", "error": str(err), "wall_s": time.perf_counter() - started}
     except Exception as err:  # noqa: BLE001 - a unit's bug must not stop the other units; its trace goes to the log
         log.error("unit %s failed:\n%s", command, traceback.format_exc())
-        message = " ".join(str(err).split()) or type(err).__name__
-        return {"status": "failed", "error": f"{type(err).__name__}: {message}", "wall_s": time.perf_counter() - started}
+        message = f"{type(err).__name__}: {' '.join(str(err).split())}"
+        return {"status": "failed", "error": message, "wall_s": time.perf_counter() - started}
     return {"status": "done", "error": None, "wall_s": time.perf_counter() - started}
 
 
@@ -116,7 +116,7 @@ def run_study(
     with progress_bar(f"study {study.name}", total=len(study.units), enabled=show_progress) as advance:
         advance(len(study.units) - len(todo))
         if executor == "local":
-            _run_local(study, todo, advance)
+            _run_local(study, todo, advance, show_progress)
         else:
             _run_ray(study, todo, advance, address)
     return study_states(study)
@@ -126,12 +126,13 @@ def _ready(unit: Unit, done: set[str]) -> bool:
     return all(need in done for need in unit.needs)
 
 
-def _run_local(study: Study, todo: list[Unit], advance: Callable[[int], None]) -> None:
+def _run_local(study: Study, todo: list[Unit], advance: Callable[[int], None], show_progress: bool) -> None:
     done = {u.id for u in study.units if unit_state(u).status == "done"}
     for unit in todo:  # in dependency order
         if not _ready(unit, done):
             continue  # a need failed: the unit is blocked (study_states says by which)
-        outcome = execute_unit(unit.command, asdict(unit.config))
+        log.info("unit %s: %s", unit.id, unit.folder)
+        outcome = execute_unit(unit.command, asdict(unit.config), show_progress)
         _finish(study, unit, outcome)
         if outcome["status"] == "done":
             done.add(unit.id)

@@ -9,7 +9,8 @@ dependency's by the axes they share, so ``eval`` of ``train[budget=100]`` reads 
 run's weights. ``variants`` override ``vars`` (``--variant paper``), as ``--set NAME=VALUE``
 does one var; ``${study_dir}`` is the study file's folder.
 
-Each expanded unit is keyed by the hash of its resolved config (all but ``out``) and
+Each expanded unit is keyed by the hash of its resolved config (the options that differ
+from their defaults, so a new option in a later version keeps the key; not ``out``) and
 writes into ``OUT/units/COMMAND-KEY``; the whole plan is static, so ``--dry-run`` shows
 every unit and folder before anything runs.
 """
@@ -27,7 +28,7 @@ from typing import Any
 import yaml
 
 from heedful.analysis.config import RepresentationsConfig, RobustnessConfig
-from heedful.configs import config_from_mapping
+from heedful.configs import config_from_mapping, non_default
 from heedful.errors import UserError
 from heedful.evaluate.config import EvalConfig
 from heedful.io import read_text
@@ -110,7 +111,8 @@ def load_study(
         raise UserError(f"{path}: 'study' (the study's name) is missing")
     # study_dir: the study file's folder, for files shipped beside it (task lists)
     variables = {"study_dir": str(path.resolve().parent), **_variables(raw, variant, path), **(overrides or {})}
-    folder = Path(out) if out is not None else Path(raw.get("out") or f"runs/studies/{name}" + (f"-{variant}" if variant else ""))
+    default_out = f"runs/studies/{name}" + (f"-{variant}" if variant else "")
+    folder = Path(out) if out is not None else Path(raw.get("out") or default_out)
     specs = raw.get("units")
     if not isinstance(specs, dict) or not specs:
         raise UserError(f"{path}: 'units' must map unit names to units")
@@ -235,7 +237,7 @@ def _expand(
         lookup = _lookup(variables, axes, deps, where)
         resolved = _interpolate(config_spec, lookup)
         config = config_from_mapping(CONFIGS[command], resolved, source=f"{where}.config")
-        key = content_hash(command, {k: v for k, v in dataclasses.asdict(config).items() if k != "out"})[:12]
+        key = content_hash(command, {k: v for k, v in non_default(config).items() if k != "out"})[:12]
         base = folder / "units" / f"{command}-{key}"
         out = base / "paraphrases.jsonl" if command == "paraphrase" else base
         unit_id = unit_name + ("[" + ",".join(f"{a}={v}" for a, v in axes.items()) + "]" if axes else "")

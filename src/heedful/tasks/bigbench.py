@@ -33,6 +33,7 @@ instance with a seeded RNG unless ``shuffle_options=False``; the permutation is 
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib.util
 import json
 import random
@@ -322,7 +323,11 @@ def load_bigbench_suite(
     seed: int = 0,
     shuffle_options: bool = True,
 ) -> list[Task]:
-    """Load a suite; ``bbl-mc`` keeps the BIG-bench Lite tasks whose examples have options."""
+    """Load a suite; ``bbl-mc`` keeps the BIG-bench Lite tasks whose examples have options.
+
+    ``bbl-sun14`` evaluates ``bbq_lite_json`` as one task, its subtasks pooled, as Sun et
+    al.'s InstructionEval does.
+    """
     tasks = [
         task
         for name in suite_names(suite, root)
@@ -330,4 +335,24 @@ def load_bigbench_suite(
     ]
     if suite == "bbl-mc":
         tasks = [t for t in tasks if t.type is TaskType.MULTIPLE_CHOICE]
+    if suite == "bbl-sun14":
+        tasks = pool_subtasks(tasks, "bbq_lite_json")
     return tasks
+
+
+def pool_subtasks(tasks: list[Task], parent: str) -> list[Task]:
+    """``tasks`` with the subtasks of ``parent`` (``parent:sub``) pooled into one task named ``parent``.
+
+    Instance ids become ``sub/id`` so they stay unique; the pooled task takes its first
+    subtask's format and sits where that subtask was.
+    """
+    subtasks = [t for t in tasks if t.name.startswith(f"{parent}:")]
+    if not subtasks:
+        return tasks
+    instances = [
+        dataclasses.replace(inst, id=f"{t.name.split(':', 1)[1]}/{inst.id}") for t in subtasks for inst in t.instances
+    ]
+    pooled = dataclasses.replace(subtasks[0], name=parent, instances=instances)
+    at = next(i for i, t in enumerate(tasks) if t is subtasks[0])
+    rest = [t for t in tasks if not t.name.startswith(f"{parent}:")]
+    return [*rest[:at], pooled, *rest[at:]]

@@ -19,3 +19,6 @@ class DataConfig:
     """Seeded sample of at most N instances per task (None: all)."""
     shuffle_options: bool = True
     """Shuffle BIG-bench options (seeded, recorded)."""
+    label_options: bool = False
+    """Score classification tasks (SuperNI) by rank classification over their label space instead of by
+    generation: each instance whose reference is a label gets the label space as its options."""

@@ -16,14 +16,16 @@ The last ``@`` separates the optional second path, so a path itself must not con
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from heedful.errors import HeedfulError
 from heedful.tasks.bigbench import SUITES, load_bigbench, load_bigbench_suite
+from heedful.tasks.config import DataConfig
 from heedful.tasks.jsonl import load_jsonl_tasks
 from heedful.tasks.mmlu import load_mmlu
 from heedful.tasks.superni import load_superni
-from heedful.tasks.types import Task
+from heedful.tasks.types import Task, TaskType
 
 SCHEMES: tuple[str, ...] = ("superni", "bigbench", "mmlu", "jsonl")
 _USAGE = "superni:PATH[@SPLITFILE], bigbench:NAME[,NAME...][@ROOT], mmlu:PATH[@DEVPATH], jsonl:PATH"
@@ -99,3 +101,25 @@ def load_tasks(spec: str | Sequence[str], *, seed: int = 0, shuffle_options: boo
             seen[task.name] = one
             tasks.append(task)
     return tasks
+
+
+def load_data(data: DataConfig, *, seed: int) -> list[Task]:
+    """The tasks of a config's ``data`` section, as every command that evaluates reads them."""
+    tasks = load_tasks(data.tasks, seed=seed, shuffle_options=data.shuffle_options)
+    return [with_label_options(task) for task in tasks] if data.label_options else tasks
+
+
+def with_label_options(task: Task) -> Task:
+    """``task`` with its label space as each instance's options (rank classification), where it has one.
+
+    An instance whose reference is not a label keeps being scored by generation.
+    """
+    if task.type is not TaskType.CLASSIFICATION or not task.label_space:
+        return task
+    labels = tuple(task.label_space)
+    instances = [
+        dataclasses.replace(inst, options=labels, gold=labels.index(inst.references[0]))
+        if inst.options is None and inst.references and inst.references[0] in labels else inst
+        for inst in task.instances
+    ]
+    return dataclasses.replace(task, instances=instances)

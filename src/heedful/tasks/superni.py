@@ -282,7 +282,10 @@ def _type_and_labels(
         if not labels or labels == (FREE_TEXT_LABEL,):
             return TaskType.GENERATION, None
         return TaskType.CLASSIFICATION, labels
-    outputs = {ref for inst in instances for ref in inst.references}
-    if len(outputs) <= MAX_CLASSIFICATION_LABELS:
+    # Inferred from the training outputs (the non-test ones when there is no train split):
+    # a label space read off the test instances would leak their answers into baselines.
+    pool = [i for i in instances if i.split == "train"] or [i for i in instances if i.split != "test"]
+    outputs = {ref for inst in pool for ref in inst.references}
+    if outputs and len(outputs) <= MAX_CLASSIFICATION_LABELS:
         return TaskType.CLASSIFICATION, tuple(sorted(outputs))
     return TaskType.GENERATION, None

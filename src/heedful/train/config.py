@@ -6,10 +6,10 @@ a config without importing them.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from heedful.configs import non_default
 from heedful.errors import HeedfulError
 from heedful.models.config import ModelConfig
 from heedful.prompts.superni import ENCODING_NAMES
@@ -130,6 +130,8 @@ class TrainPromptConfig:
     eval, which trains on every instance under every instruction (the first a task has is the reference)."""
     kinds: list[str] | None = None
     """Keep only instructions of these kinds."""
+    collections: list[str] | None = None
+    """Keep only instructions of these collections."""
     alteration: Literal["none", "simplified", "delusive"] = "none"
     """Alter the training prompts' instruction (Kung & Peng 2023); needs one superni: encoding."""
     label_spaces: str | None = None
@@ -185,12 +187,10 @@ class TrainConfig:
     """Output folder (train_config.json, heedful.sqlite, checkpoints/, final/, evaluations, config.yaml)."""
 
     def identity(self) -> dict[str, Any]:
-        """The settings that change the trained weights and their evaluation."""
-        data = dataclasses.asdict(self)
-        for name in ("out", "resume"):
-            data.pop(name)
-        data["eval"].pop("batch_size")
-        return data
+        """The settings that change the trained weights and their evaluation: those that differ from
+        their defaults (so a later version's new option keeps old run ids), less where the run goes,
+        whether it resumes and the evaluation's batch size."""
+        return {k: v for k, v in non_default(self).items() if k not in ("out", "resume", "eval.batch_size")}
 
     def validate(self) -> None:
         if not self.data.tasks:

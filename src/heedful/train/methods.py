@@ -30,6 +30,8 @@ class MethodConfig:
     """LoRA target modules (None: peft's defaults for the architecture, the attention query/value projections)."""
     num_virtual_tokens: int = 20
     """Prefix / soft-prompt length."""
+    prefix_projection: bool = False
+    """Prefix tuning through an MLP reparameterisation (Li & Liang 2021), as Sun et al. 2023 align with."""
 
 
 def apply_method(model: Any, config: MethodConfig, *, is_seq2seq: bool) -> Any:
@@ -53,7 +55,9 @@ def apply_method(model: Any, config: MethodConfig, *, is_seq2seq: bool) -> Any:
             target_modules=list(config.lora_target_modules) if config.lora_target_modules else None,
         )
     elif method == "prefix":
-        peft_config = PrefixTuningConfig(task_type=task_type, num_virtual_tokens=config.num_virtual_tokens)
+        peft_config = PrefixTuningConfig(
+            task_type=task_type, num_virtual_tokens=config.num_virtual_tokens, prefix_projection=config.prefix_projection
+        )
     else:
         peft_config = PromptTuningConfig(task_type=task_type, num_virtual_tokens=config.num_virtual_tokens)
     return get_peft_model(model, peft_config)

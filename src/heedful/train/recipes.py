@@ -35,7 +35,7 @@ from heedful.io import write_json_atomic
 from heedful.models import load_model
 from heedful.models.backend import is_prompt_learning
 from heedful.models.encoding import needs_bos
-from heedful.models.loading import backend_for
+from heedful.models.loading import FINAL, backend_for, trained_model
 from heedful.progress import transformers_bars_off
 from heedful.prompts.config import PromptConfig
 from heedful.provenance import environment
@@ -50,8 +50,6 @@ from heedful.train.data import flatten_groups, tokenize_all
 from heedful.train.methods import apply_method, enable_gradient_checkpointing, is_peft
 from heedful.train.trainer import make_accelerator, train_loop
 from heedful.train.units import TrainUnit, UnitResult, plan_units, unit_examples, unit_instruction_groups
-
-FINAL = "final"
 
 
 def _seed_everything(seed: int) -> None:
@@ -69,18 +67,7 @@ def _init_source(config: TrainConfig, unit: TrainUnit) -> tuple[str, str | None]
     """(model to load, adapter to apply) for a unit, following ``init_from`` if set."""
     if not config.init_from:
         return config.model.name, None
-    run = Path(config.init_from)
-    previous = RunDir(run).train_config
-    if not previous.is_file():
-        raise HeedfulError(f"{config.init_from}: not a heedful training run (no {previous.name})")
-    prev = json.loads(previous.read_text())["config"]["model"]
-    candidates = [run / unit.name / FINAL, run / FINAL] if unit.name else [run / FINAL]
-    for folder in candidates:
-        if (folder / "adapter_config.json").is_file():
-            return prev["name"], str(folder)
-        if (folder / "config.json").is_file():
-            return str(folder), None
-    raise HeedfulError(f"{config.init_from}: no finished model for '{unit.name or 'mtl'}' (looked in {FINAL}/)")
+    return trained_model(config.init_from, unit.name)
 
 
 def load_for_training(config: TrainConfig, unit: TrainUnit) -> tuple[Any, Any, bool]:

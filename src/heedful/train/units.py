@@ -118,7 +118,8 @@ def unit_instruction_groups(unit: TrainUnit, config: TrainConfig) -> list[list[A
     options on a three-option example) is left out for that whole task, as evaluation
     does, so every group of a task has the same instructions.
     """
-    sources = InstructionSources.parse(config.prompts.instructions, kinds=config.prompts.kinds)
+    prompts = config.prompts
+    sources = InstructionSources.parse(prompts.instructions, kinds=prompts.kinds, collections=prompts.collections)
     groups: list[list[Any]] = []
     for task in unit.tasks:
         chosen = _training_instances(task, config)
