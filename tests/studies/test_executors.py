@@ -82,7 +82,7 @@ def test_local_study_runs_in_order_isolates_a_failure_and_never_reruns_a_finishe
     assert {(r["unit"], r["kind"]) for r in rows} == {("eval[kind=observed]", "observed"),
                                                       ("eval[kind=unobserved]", "unobserved")}
     assert all(r["ci_low"] <= r["mean"] <= r["ci_high"] and r["n_examples"] == N for r in rows)
-    assert "| eval[kind=observed] | observed | accuracy | 1 | 4 |" in summary_markdown(study, rows)
+    assert "| eval[kind=observed] | overall | observed | accuracy | 1 | 4 |" in summary_markdown(study, rows)
 
 
 def test_ray_executor_gives_the_local_records(study_file, tmp_path):
@@ -123,7 +123,7 @@ def test_killing_the_driver_and_rerunning_finishes_with_the_same_records(study_f
                               str(killed), "--markdown", str(markdown), "--n-bootstrap", "20"],
                              capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "COLUMNS": "250"})
     assert summary.returncode == 0, summary.stderr
-    assert "eval[kind=observed]" in summary.stdout and "| eval[kind=unobserved] | unobserved |" in markdown.read_text()
+    assert "eval[kind=observed]" in summary.stdout and "| eval[kind=unobserved] | overall | unobserved |" in markdown.read_text()
 
 
 def test_dry_run_lists_every_unit_and_its_needs_and_runs_nothing(study_file, tmp_path):

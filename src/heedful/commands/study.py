@@ -109,12 +109,12 @@ def summary_command(
 
     rows = study_summary(study, n_bootstrap=n_bootstrap)
     table = Table(title=f"study {study.name}: score per instruction kind (overall)")
-    for column in ("unit", "kind", "metric", "tasks", "examples", "mean %", "95% CI", "PDR"):
+    for column in ("unit", "tasks", "kind", "metric", "n tasks", "examples", "mean %", "95% CI", "PDR"):
         table.add_column(column, overflow="fold")
     for row in rows:
         pdr = "-" if row["pdr"] is None else f"{row['pdr']:+.2f}"
-        cells = (row["unit"], row["kind"], row["metric"], str(row["n_tasks"]), str(row["n_examples"] or "-"),
-                 f"{100 * row['mean']:.1f}", interval(row), pdr)
+        cells = (row["unit"], row["task"], row["kind"], row["metric"], str(row["n_tasks"]),
+                 str(row["n_examples"] or "-"), f"{100 * row['mean']:.1f}", interval(row), pdr)
         table.add_row(*map(escape, cells))
     stdout_console().print(table)
     if markdown is not None:

@@ -1,5 +1,8 @@
 """A finished study in one table: every evaluated unit's score per instruction kind, with 95% CIs.
 
+Rows are per unit and kind, over all tasks (``overall``) and over each task type (``overall
+QA``, ``overall BC``, ``overall MC``: Sun et al.'s Table 3 groups) where records carry one.
+
 Recomputed from the stored records (no model runs): for each unit that evaluated
 (``eval``, ``robustness``, ``train`` with its final evaluation) the ``overall`` rows of
 :func:`heedful.analysis.robustness.robustness_report`, i.e. per instruction kind the mean
@@ -37,7 +40,7 @@ def study_summary(study: Study, *, n_bootstrap: int = 1000, seed: int = 0) -> li
             continue  # it summarises another unit's records, which have their rows
         records: list[Record] = load_run(unit.folder).records
         for kind in summarize_by_kind(records, n_bootstrap=n_bootstrap, seed=seed):
-            if kind.task == OVERALL:
+            if kind.task == OVERALL or kind.task.startswith(f"{OVERALL} "):  # all tasks, and each task type
                 rows.append({"unit": unit.id, "command": unit.command, "metric": _metric(records),
                              **{k: None if v != v else v for k, v in dataclasses.asdict(kind).items()}})  # NaN: None
         rows.extend(_baseline_rows(unit.id, unit.command, RunDir(unit.folder).results))
@@ -54,7 +57,8 @@ def _baseline_rows(unit_id: str, command: str, results: Path) -> list[dict[str, 
     values = {"random guess (expected)": overall.get("uniform_expected"), "random guess (sampled)":
               overall.get("sampled_mean"), "majority": overall.get("majority")}
     return [
-        {"unit": unit_id, "command": command, "metric": "exact_match", "kind": name, "mean": value, "ci_low": None,
+        {"unit": unit_id, "command": command, "task": OVERALL, "metric": "exact_match", "kind": name, "mean": value,
+         "ci_low": None,
          "ci_high": None, "std": None, "pdr": None, "n_tasks": overall.get("n_tasks"), "n_examples": None}
         for name, value in values.items() if value is not None
     ]
@@ -70,12 +74,13 @@ def summary_markdown(study: Study, rows: list[dict[str, Any]]) -> str:
     lines = [
         f"Study `{study.name}`{variant}, file `{study.path}`.",
         "",
-        "| unit | kind | metric | tasks | examples | mean % | 95% CI | std | PDR |",
-        "|---|---|---|---:|---:|---:|---|---:|---:|",
+        "| unit | tasks | kind | metric | n tasks | examples | mean % | 95% CI | std | PDR |",
+        "|---|---|---|---|---:|---:|---:|---|---:|---:|",
     ]
     for row in rows:
         lines.append(
-            f"| {row['unit']} | {row['kind']} | {row['metric']} | {row['n_tasks']} | {_text(row['n_examples'])} | "
+            f"| {row['unit']} | {row['task']} | {row['kind']} | {row['metric']} | {row['n_tasks']} | "
+            f"{_text(row['n_examples'])} | "
             f"{100 * row['mean']:.1f} | {interval(row)} | {_text(row['std'], percent=True)} | "
             f"{_text(row['pdr'], signed=True)} |"
         )
