@@ -154,3 +154,14 @@ def test_instruction_options_are_checked(tasks, tiny_llama_dir, tmp_path):
         run_training(_config(tasks, tiny_llama_dir, tmp_path, loop=LoopConfig(kl_weight=0.3)))
     with pytest.raises(HeedfulError, match="unknown data.split 'dev'"):
         run_training(_config(tasks, tiny_llama_dir, tmp_path, data={"split": "dev"}))
+
+
+def test_kl_groups_keep_only_the_prompts_that_share_the_reference_target():
+    """A letter-answer instruction cannot be KL-aligned with a text-answer reference: it trains alone."""
+    from heedful.train.data import TrainExample
+    from heedful.train.units import aligned_groups
+
+    reference, paraphrase, letters = (TrainExample("t", "0", f"{name}: q", target, name)
+                                      for name, target in (("ref", " Paris"), ("para", " Paris"), ("abc", " B")))
+    assert aligned_groups([reference, paraphrase, letters]) == [[reference, paraphrase], [letters]]
+    assert aligned_groups([reference, paraphrase]) == [[reference, paraphrase]]

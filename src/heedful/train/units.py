@@ -133,5 +133,19 @@ def unit_instruction_groups(unit: TrainUnit, config: TrainConfig) -> list[list[A
             per_instruction.append([example for [example] in rendered])
         if not per_instruction:
             raise HeedfulError(f"task {task.name}: no instruction of '{config.prompts.instructions}' renders its training instances")
-        groups.extend(list(group) for group in zip(*per_instruction))
+        for group in zip(*per_instruction):
+            groups.extend(aligned_groups(list(group)))
     return groups
+
+
+def aligned_groups(group: list[Any]) -> list[list[Any]]:
+    """One instance's prompts, split so KL compares like with like.
+
+    The KL term compares the output distributions position by position, so it needs the
+    same target under every instruction of a group. An instruction whose answer format
+    differs from the reference's (a letter instead of the option text) trains on its own
+    group, cross-entropy only; the reference keeps the prompts that share its target
+    (its paraphrases, as Sun et al. 2023 build their batches).
+    """
+    reference = group[0]
+    return [[e for e in group if e.target == reference.target], *([e] for e in group if e.target != reference.target)]
