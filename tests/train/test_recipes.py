@@ -165,3 +165,5 @@ def test_kl_groups_keep_only_the_prompts_that_share_the_reference_target():
                                       for name, target in (("ref", " Paris"), ("para", " Paris"), ("abc", " B")))
     assert aligned_groups([reference, paraphrase, letters]) == [[reference, paraphrase], [letters]]
     assert aligned_groups([reference, paraphrase]) == [[reference, paraphrase]]
+    joined = TrainExample("t", "0", "q ", "Paris", "trailing-space")  # the same answer, joined without a space
+    assert aligned_groups([reference, joined, letters]) == [[reference, joined], [letters]]

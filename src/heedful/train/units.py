@@ -142,10 +142,12 @@ def aligned_groups(group: list[Any]) -> list[list[Any]]:
     """One instance's prompts, split so KL compares like with like.
 
     The KL term compares the output distributions position by position, so it needs the
-    same target under every instruction of a group. An instruction whose answer format
-    differs from the reference's (a letter instead of the option text) trains on its own
-    group, cross-entropy only; the reference keeps the prompts that share its target
-    (its paraphrases, as Sun et al. 2023 build their batches).
+    same answer under every instruction of a group (the join before it aside: " B" after
+    "Answer:", "B" after a trailing space). An instruction whose answer format differs from
+    the reference's (a letter instead of the option text) trains on its own group,
+    cross-entropy only; the reference keeps the prompts that share its answer (its
+    paraphrases, as Sun et al. 2023 build their batches).
     """
-    reference = group[0]
-    return [[e for e in group if e.target == reference.target], *([e] for e in group if e.target != reference.target)]
+    answer = group[0].target.strip()
+    same = [e for e in group if e.target.strip() == answer]
+    return [same, *([e] for e in group if e.target.strip() != answer)]
