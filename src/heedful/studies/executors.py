@@ -112,13 +112,14 @@ def run_study(
     if executor not in EXECUTORS:
         raise UserError(f"unknown executor '{executor}': use local or ray")
     write_plan(study)
-    todo = [u for u in study.units if unit_state(u).status != "done"]
+    done = {u.id for u in study.units if unit_state(u).status == "done"}
+    todo = [u for u in study.units if u.id not in done]
     with progress_bar(f"study {study.name}", total=len(study.units), enabled=show_progress) as advance:
         advance(len(study.units) - len(todo))
         if executor == "local":
-            _run_local(study, todo, advance, show_progress)
+            _run_local(study, todo, done, advance, show_progress)
         else:
-            _run_ray(study, todo, advance, address)
+            _run_ray(study, todo, done, advance, address)
     return study_states(study)
 
 
@@ -126,8 +127,9 @@ def _ready(unit: Unit, done: set[str]) -> bool:
     return all(need in done for need in unit.needs)
 
 
-def _run_local(study: Study, todo: list[Unit], advance: Callable[[int], None], show_progress: bool) -> None:
-    done = {u.id for u in study.units if unit_state(u).status == "done"}
+def _run_local(
+    study: Study, todo: list[Unit], done: set[str], advance: Callable[[int], None], show_progress: bool
+) -> None:
     for unit in todo:  # in dependency order
         if not _ready(unit, done):
             continue  # a need failed: the unit is blocked (study_states says by which)
@@ -139,7 +141,9 @@ def _run_local(study: Study, todo: list[Unit], advance: Callable[[int], None], s
         advance(1)
 
 
-def _run_ray(study: Study, todo: list[Unit], advance: Callable[[int], None], address: str | None) -> None:
+def _run_ray(
+    study: Study, todo: list[Unit], done: set[str], advance: Callable[[int], None], address: str | None
+) -> None:
     try:
         import ray
     except ImportError:
@@ -152,7 +156,6 @@ def _run_ray(study: Study, todo: list[Unit], advance: Callable[[int], None], add
             ray.init(num_cpus=free_cpus(), include_dashboard=False, logging_level=logging.WARNING)
     try:
         remote = ray.remote(execute_unit)
-        done = {u.id for u in study.units if unit_state(u).status == "done"}
         waiting, running = list(todo), {}
         while waiting or running:
             for unit in [u for u in waiting if _ready(u, done)]:
