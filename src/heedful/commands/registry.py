@@ -20,6 +20,7 @@ CONFIG_COMMANDS: list[tuple[str, str]] = [
 TYPER_COMMANDS: list[tuple[str, str, str]] = [
     ("metrics", "heedful.commands.metrics", "metrics"),
     ("summarize", "heedful.commands.summarize", "summarize_command"),
+    ("report", "heedful.commands.report", "report_command"),
 ]
 
 
