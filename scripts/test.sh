@@ -17,4 +17,12 @@ if [ "${1:-}" = "--latest" ]; then
 else
   bash scripts/setup-env.sh
 fi
+# The report's browser test drives Debian's Chromium; install it where we may (root, apt-get).
+# Elsewhere the test is skipped and says why.
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "test: installing chromium (apt-get) for the report's browser test" >&2
+  { DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; }; } \
+    || echo "test: could not install chromium; the browser test will be skipped" >&2
+fi
 exec "${HEEDFUL_VENV:-.venv}/bin/python" -m pytest -q "$@"

@@ -53,6 +53,16 @@ class RunDir:
         return self.path / "robustness.json"
 
     @property
+    def audit(self) -> Path:
+        """``heedful audit``: its measures, format search and verdict."""
+        return self.path / "audit.json"
+
+    @property
+    def formats(self) -> Path:
+        """``heedful audit``: the layouts it evaluated, as an instruction collection."""
+        return self.path / "formats.jsonl"
+
+    @property
     def train_config(self) -> Path:
         """``heedful train``: the run's config and provenance."""
         return self.path / "train_config.json"

@@ -60,3 +60,49 @@ class RepresentationsConfig:
             model=self.model, data=self.data, prompts=self.prompts,
             scoring=ScoringConfig(batch_size=self.batch_size), seed=self.seed, out=self.out,
         )
+
+
+# The default audit: BIG-bench Lite choice tasks on which SmolLM2-135M-Instruct is clearly above
+# chance with its designer instruction (measured: see README, "The audit"), a sample that
+# fits in about 5 minutes on 2 CPU cores.
+DEFAULT_AUDIT_TASKS = "bigbench:strategyqa,vitaminc_fact_verification,winowhy"
+DEFAULT_AUDIT_LIMIT = 30
+
+
+def _audit_sample() -> DataConfig:
+    return DataConfig(tasks=DEFAULT_AUDIT_TASKS, limit=DEFAULT_AUDIT_LIMIT)
+
+
+@dataclass
+class AuditConfig:
+    """Does a model read its instructions? Sensitivity to phrasing and to format, reliance on the instruction."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=_audit_sample)
+    phrasings: str = "designer,heedful"
+    """The designer instruction and its equivalent phrasings: heedful (built-in), collection .jsonl files."""
+    formats: int = 6
+    """Layouts of the designer instruction scored on every instance: a frozen, seeded sample of the format
+    grammar (0: none)."""
+    budget: int | None = None
+    """Model calls for a bandit search of the best and the worst layout in the whole grammar (None: no search)."""
+    reliance: list[str] = field(default_factory=lambda: ["none", "nonsense", "negated", "simplified", "delusive"])
+    """Alterations of the designer instruction compared with it on the same instances."""
+    label_spaces: str | None = None
+    """Label-space file (SuperNI label_space.json format) for simplified and delusive."""
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    n_bootstrap: int = 1000
+    """Bootstrap resamples for the 95% confidence intervals."""
+    seed: int = 0
+    """Seed for sampling instances and formats, perturbations, the bandit search and the bootstrap."""
+    report: bool = True
+    """Also write the report page (OUT/report/index.html)."""
+    out: str = "runs/audit"
+    """Output folder (the evaluation's files, formats.jsonl, audit.json, report/)."""
+
+    def evaluation(self, formats_file: str | None) -> EvalConfig:
+        """The one evaluation behind the measures: phrasings, formats and alterations on the same instances."""
+        instructions = self.phrasings + (f",{formats_file}" if formats_file else "")
+        return EvalConfig(model=self.model, data=self.data, scoring=self.scoring, seed=self.seed, out=self.out,
+                          prompts=PromptConfig(instructions=instructions, perturb=list(self.reliance) or None,
+                                               label_spaces=self.label_spaces))

@@ -15,6 +15,7 @@ CONFIG_COMMANDS: list[tuple[str, str]] = [
     ("train", "heedful.commands.train"),
     ("paraphrase", "heedful.commands.paraphrase"),
     ("representations", "heedful.commands.representations"),
+    ("audit", "heedful.commands.audit"),
 ]
 # Commands over files and folders, with a handful of plain typer options: (name, module, attribute).
 TYPER_COMMANDS: list[tuple[str, str, str]] = [

@@ -22,7 +22,7 @@ table{border-collapse:collapse;font-size:.82rem;margin:.6rem 0}
 th,td{border:1px solid #ddd;padding:.2rem .45rem;text-align:left;vertical-align:top}
 th{background:#f3f3f3;cursor:pointer;user-select:none}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .meta{font-size:.85rem;color:#444}pre{background:#f7f7f7;padding:.5rem;overflow-x:auto;font-size:.78rem}
-.failed{color:#a00}.scroll{max-height:520px;overflow:auto}code{font-size:.85em}
+.failed{color:#a00}.verdict li{margin:.3rem 0;font-size:1rem}.scroll{max-height:520px;overflow:auto}code{font-size:.85em}
 """
 
 # Sorts a table by the clicked column, numbers as numbers; a second click reverses.
@@ -104,6 +104,8 @@ def render_page(
     body = []
     for i, section in enumerate(sections):
         body.append(f'<section><h2 id="s{i}">{_e(section.title)}</h2><p>{_e(section.text)}</p>')
+        if section.points:
+            body.append('<ul class="verdict">' + "".join(f"<li>{_e(p)}</li>" for p in section.points) + "</ul>")
         body.extend(_figure_html(f, images.get(f.name), csvs[f.name]) for f in section.figures)
         body.append("</section>")
     studies = sorted({u.study for u in units if u.study})

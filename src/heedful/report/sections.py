@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from heedful.analysis.audit import FORMAT_KIND, PHRASING_KINDS
 from heedful.analysis.grouping import OVERALL
 from heedful.analysis.robustness import summarize_by_kind
 from heedful.report import plots
@@ -63,6 +64,8 @@ class Section:
     title: str
     text: str
     figures: list[Figure] = field(default_factory=list)
+    points: list[str] = field(default_factory=list)
+    """Sentences shown as a list under the text (an audit's verdict)."""
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,7 @@ def kinds(units: Sequence[ReportUnit], settings: Settings) -> list[Section]:
     figures = []
     for unit in _evaluated(units):
         found = sorted({r.instruction_kind for r in unit.records}, key=_kind_key)
-        if len(found) < 2 or unit.baselines:  # evaluations with baselines: see alterations
+        if len(found) < 2 or unit.baselines or unit.audit:  # see alterations and audit
             continue
         rows = _kind_rows(unit, settings)
         groups = [g for g in (*(f"{OVERALL} {t}" for t in TASK_TYPES), OVERALL) if any(r["tasks"] == g for r in rows)]
@@ -606,6 +609,113 @@ def scores(units: Sequence[ReportUnit], settings: Settings) -> list[Section]:
                             "bootstrap CI over instances.", rows, [u.id for u in _evaluated(units)])])]
 
 
+# audit ----------------------------------------------------------------------------------------
+
+def audit(units: Sequence[ReportUnit], settings: Settings) -> list[Section]:
+    """Per audit: the one-screen summary and verdict, then phrasing, format and reliance figures."""
+    found = []
+    for unit in units:
+        if not unit.audit:
+            continue
+        a = unit.audit
+        figures = [Figure(f"audit-summary-{_slug(unit.id)}", "Summary", "Every number the verdict rests on; intervals "
+                          "are 95% bootstrap CIs over instances stratified by task.", _audit_summary(a), [unit.id])]
+        for name, kinds_, what in (("phrasing", PHRASING_KINDS, "phrasing"), ("format", (FORMAT_KIND,), "format")):
+            rows = _prompt_rows(unit, kinds_, settings)
+            if len(rows) < 2:
+                continue
+            search = (a.get("search") or {}) if name == "format" else {}
+            note = ""
+            if search:
+                note = (f" The bandit search over {search['pool']} layouts with {search['calls']} of {search['budget']} "
+                        f"calls found the best {search['best']['id']} (P(best) = {search['best']['p']:.2f}) and the "
+                        f"worst {search['worst']['id']} (P(worst) = {search['worst']['p']:.2f}).")
+            figures.append(Figure(
+                name=f"audit-{name}-{_slug(unit.id)}", title=f"Sensitivity to {what}",
+                caption=(f"Accuracy of each {what} over all tasks' instances, best first, 95% bootstrap CI over "
+                         f"instances.{note}"),
+                rows=rows, units=[unit.id],
+                draw=lambda path, rows=rows, what=what: plots.grouped_bars(
+                    path, groups=[r["prompt"] for r in rows], series=["accuracy"],
+                    values={(r["prompt"], "accuracy"): (r["mean_%"] / 100, r["ci_low_%"] / 100, r["ci_high_%"] / 100)
+                            for r in rows},
+                    ylabel="accuracy (%)", title=f"sensitivity to {what}",
+                    baselines=_audit_lines(a)),
+            ))
+        rows = [{"kind": r.get("kind"), "reference": r.get("reference"), "delta_%": _percent(r.get("mean_difference")),
+                 "ci_low_%": _percent(r.get("ci_low")), "ci_high_%": _percent(r.get("ci_high")),
+                 "p_permutation": r.get("p_permutation"), "mean_reference_%": _percent(r.get("mean_a")),
+                 "mean_altered_%": _percent(r.get("mean_b")), "n": r.get("n_examples")}
+                for r in a.get("reliance") or []]
+        if rows:
+            kind_rows = [r for r in _kind_rows(unit, settings) if r["tasks"] == OVERALL
+                         and r["kind"] in ("designer", *(x["kind"] for x in rows))]
+            order = sorted({r["kind"] for r in kind_rows}, key=_kind_key)
+            figures.append(Figure(
+                name=f"audit-reliance-{_slug(unit.id)}", title="Reliance on the instruction",
+                caption=("Accuracy with the designer instruction and with each alteration of it, on the same instances "
+                         "(mean over tasks, 95% bootstrap CI over instances stratified by task); lines: a uniform "
+                         "random guess over the options and the majority label. The data holds the paired "
+                         "differences with their CIs and permutation p-values."),
+                rows=rows + kind_rows, units=[unit.id],
+                draw=lambda path, kind_rows=kind_rows, order=order, a=a: plots.grouped_bars(
+                    path, groups=order, series=["accuracy"],
+                    values={(r["kind"], "accuracy"): (r["mean_%"] / 100, (r["ci_low_%"] or 0) / 100,
+                                                      (r["ci_high_%"] or 0) / 100) for r in kind_rows},
+                    ylabel="accuracy (%)", title="reliance on the instruction", baselines=_audit_lines(a)),
+            ))
+        found.append(Section(f"Audit: {unit.model}", "Does the model read its instructions? Sensitivity to "
+                             "phrasing and to format, and reliance on the instruction.", figures,
+                             points=list(a.get("verdict") or [])))
+    return found
+
+
+def _audit_lines(a: dict[str, Any]) -> list[tuple[str, float]]:
+    base = a.get("baselines") or {}
+    return [(name, base[key]) for name, key in (("random guess (expected)", "chance"), ("majority label", "majority"))
+            if base.get(key) is not None]
+
+
+def _prompt_rows(unit: ReportUnit, kinds_: Sequence[str], settings: Settings) -> list[dict[str, Any]]:
+    cells: dict[str, list[float]] = defaultdict(list)
+    for r in unit.records:
+        if r.instruction_kind in kinds_:
+            cells[r.instruction_id].append(r.score)
+    rows = []
+    for prompt, values in cells.items():
+        mean, low, high = mean_ci(values, n_bootstrap=settings.n_bootstrap, seed=settings.seed, name=prompt)
+        rows.append({"prompt": prompt, "mean_%": _percent(mean), "ci_low_%": _percent(low),
+                     "ci_high_%": _percent(high), "n": len(values)})
+    return sorted(rows, key=lambda r: -r["mean_%"])
+
+
+def _audit_summary(a: dict[str, Any]) -> list[dict[str, Any]]:
+    def interval(entry: dict[str, Any] | None) -> str:
+        if not entry:
+            return "-"
+        return f"{100 * entry['value']:.1f} [{100 * entry['low']:.1f}, {100 * entry['high']:.1f}]"
+    rows = [{"measure": "model", "value": (a.get("config") or {}).get("model", {}).get("name")},
+            {"measure": "tasks", "value": ", ".join(a.get("tasks") or [])},
+            {"measure": "instances", "value": a.get("n_instances")},
+            {"measure": "designer accuracy (%)", "value": _percent(a.get("reference_accuracy"))}]
+    for name, key in (("random guess, expected (%)", "chance"), ("majority label (%)", "majority")):
+        rows.append({"measure": name, "value": _percent((a.get("baselines") or {}).get(key))})
+    for what in ("phrasing", "format"):
+        s = a.get(what)
+        if s:
+            rows += [{"measure": f"{what}: prompts per task", "value": s["n_prompts"]},
+                     {"measure": f"{what}: mean accuracy (%)", "value": interval(s["mean"])},
+                     {"measure": f"{what}: spread, best − worst (points)", "value": interval(s["spread"])},
+                     {"measure": f"{what}: worst case per instance (%)", "value": interval(s["worst_case"])}]
+            if s.get("pdr"):
+                rows.append({"measure": f"{what}: PDR vs designer (%)", "value": interval(s["pdr"])})
+    for r in a.get("reliance") or []:
+        rows.append({"measure": f"reliance: designer − {r['kind']} (points)",
+                     "value": f"{100 * r['mean_difference']:+.1f} [{100 * r['ci_low']:+.1f}, {100 * r['ci_high']:+.1f}], "
+                              f"p = {r['p_permutation']:.2g}"})
+    return rows
+
+
 BUILDERS: tuple[Callable[[Sequence[ReportUnit], Settings], list[Section]], ...] = (
-    alterations, efficiency, alignment, kinds, axes, representations, scores,
+    audit, alterations, efficiency, alignment, kinds, axes, representations, scores,
 )

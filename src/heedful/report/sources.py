@@ -63,6 +63,8 @@ class ReportUnit:
     vectors: dict[str, np.ndarray] | None = None
     """``representations``: first-decoded-token vectors and their labels (task, instruction_id, kind, instance_id)."""
     wall_s: float | None = None
+    audit: dict[str, Any] | None = None
+    """``audit``: its measures, search and verdict (``audit.json``)."""
 
     @property
     def model(self) -> str:
@@ -71,7 +73,7 @@ class ReportUnit:
     def meta(self) -> dict[str, Any]:
         """Everything but records and vectors, as JSON (what ``data/units.json`` holds)."""
         return {k: getattr(self, k) for k in ("id", "command", "config", "folder", "status", "error", "axes", "study",
-                                               "run_ids", "baselines", "environment", "distances", "wall_s")}
+                                               "run_ids", "baselines", "environment", "distances", "wall_s", "audit")}
 
 
 def load_inputs(paths: list[Path]) -> list[ReportUnit]:
@@ -119,7 +121,7 @@ def load_study_folder(path: Path) -> list[ReportUnit]:
 def load_run_folder(path: Path, *, unit_id: str) -> ReportUnit:
     """A single run folder as one unit."""
     run = RunDir(path)
-    for command, marker in (("representations", run.representations), ("train", run.train_config),
+    for command, marker in (("audit", run.audit), ("representations", run.representations), ("train", run.train_config),
                             ("robustness", run.robustness), ("eval", run.results)):
         if marker.is_file():
             break
@@ -145,7 +147,9 @@ def _read_outputs(unit: ReportUnit, folder: Path) -> None:
     if unit.command == "train" and not (unit.config.get("eval") or {}).get("enabled", True):
         unit.environment = read_json_object(run.train_config).get("environment", {}) if run.train_config.is_file() else {}
         return
-    if unit.command not in ("eval", "robustness", "train"):
+    if unit.command == "audit":
+        unit.audit = read_json_object(run.audit)
+    if unit.command not in ("eval", "robustness", "train", "audit"):
         return
     if unit.command == "robustness" and unit.config.get("from_run"):
         return  # it summarised another unit's records, which that unit brings

@@ -7,11 +7,12 @@ A runner writes every file of its run folder (the command's results and the reso
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from heedful.analysis.config import RepresentationsConfig, RobustnessConfig
+from heedful.analysis.config import AuditConfig, RepresentationsConfig, RobustnessConfig
 from heedful.analysis.representations import distance_summary, nearest_reference_distances
 from heedful.analysis.robustness import robustness_report
 from heedful.analysis.runs import load_run
@@ -111,9 +112,22 @@ def run_paraphrase(config: ParaphraseConfig, *, show_progress: bool = True) -> l
             )
             collected.extend(found)
             kept.append((task.name, base.id, len(found)))
+    if not collected:  # an empty collection is still written: the units after it train without paraphrases
+        logging.getLogger("heedful").warning(
+            "paraphrase: no paraphrase of %d instructions passed the filters (placeholders kept, similarity >= %s); "
+            "try a stronger model (--endpoint) or a lower --threshold", len(kept), config.threshold)
     Path(config.out).parent.mkdir(parents=True, exist_ok=True)
     save_collection(collected, config.out)  # each paraphrase records its seed, generator and source
     return kept
+
+
+def run_audit(config: AuditConfig, *, show_progress: bool = True) -> dict[str, Any]:
+    """The audit's evaluation, search and measures into ``OUT/audit.json`` (see :mod:`heedful.studies.audit`)."""
+    from heedful.studies.audit import run_audit as audit
+
+    report = audit(config, show_progress=show_progress)
+    save_config(config, config.out)
+    return report
 
 
 RUNNERS: dict[str, Callable[..., Any]] = {
@@ -122,4 +136,5 @@ RUNNERS: dict[str, Callable[..., Any]] = {
     "representations": run_representations,
     "train": run_train,
     "paraphrase": run_paraphrase,
+    "audit": run_audit,
 }

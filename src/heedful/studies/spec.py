@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from heedful.analysis.config import RepresentationsConfig, RobustnessConfig
+from heedful.analysis.config import AuditConfig, RepresentationsConfig, RobustnessConfig
 from heedful.configs import config_from_mapping, non_default
 from heedful.errors import UserError
 from heedful.evaluate.config import EvalConfig
@@ -43,6 +43,7 @@ CONFIGS: dict[str, type] = {
     "representations": RepresentationsConfig,
     "train": TrainConfig,
     "paraphrase": ParaphraseConfig,
+    "audit": AuditConfig,
 }
 STUDY_KEYS = ("study", "description", "out", "vars", "variants", "units")
 UNIT_KEYS = ("command", "config", "grid", "needs", "resources")
