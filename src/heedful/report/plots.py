@@ -36,6 +36,25 @@ def short(label: str, width: int = 28) -> str:
     return label if len(label) <= width else label[: width - 1] + "…"
 
 
+def task_label(name: str, width: int = 34) -> str:
+    """A task name that fits: a subtask drops its parent's repeated prefix, and the middle goes, not the end
+    (``bbq_lite_json:bbq_lite_json_age_ambig`` -> ``bbq_lite_json:age_ambig``)."""
+    parent, sep, sub = str(name).partition(":")
+    if sep and sub.startswith(parent):
+        sub = sub[len(parent):].lstrip("_") or sub
+    label = f"{parent}{sep}{sub}"
+    if len(label) <= width:
+        return label
+    half = (width - 1) // 2
+    return label[:half] + "…" + label[-(width - 1 - half):]
+
+
+def task_labels(names: Sequence[str], width: int = 34) -> list[str]:
+    """:func:`task_label` of each name, or the names whole where two would read the same."""
+    labels = [task_label(n, width) for n in names]
+    return labels if len(set(labels)) == len(labels) else [str(n) for n in names]
+
+
 def wrap(label: str, width: int = 16) -> str:
     return "\n".join(textwrap.wrap(str(label), width, break_long_words=True)[:3]) or str(label)
 
@@ -54,7 +73,7 @@ def grouped_bars(
     """Bars per (group, series) with 95% CI whiskers; ``values[(group, series)] = (mean, low, high)``; baselines as lines."""
     scale = 100 if percent else 1
     width = 0.8 / max(1, len(series))
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 + len(groups) * (0.35 + 0.22 * len(series))), 3.6))
+    fig, ax = plt.subplots(figsize=(min(11.0, max(5.0, 0.9 + len(groups) * (0.35 + 0.22 * len(series)))), 3.6))
     x = np.arange(len(groups))
     for i, name in enumerate(series):
         cells = np.array([values.get((g, name), (np.nan,) * 3) for g in groups], dtype=float) * scale
@@ -76,9 +95,9 @@ def grouped_bars(
 
 def task_dots(
     path: Path, *, tasks: Sequence[str], series: Sequence[str], values: dict[tuple[str, str], tuple[float, float, float]],
-    xlabel: str, title: str,
+    xlabel: str, title: str, baselines: Sequence[tuple[str, float]] = (),
 ) -> None:
-    """One row per task (however many), a marker per series with its 95% CI as a line."""
+    """One row per task (however many), a marker per series with its 95% CI as a line; baselines as vertical lines."""
     height = max(2.5, 0.9 + 0.24 * len(tasks))
     fig, ax = plt.subplots(figsize=(6.8, height))
     y = np.arange(len(tasks))[::-1]
@@ -87,12 +106,15 @@ def task_dots(
         cells = np.array([values.get((t, name), (np.nan,) * 3) for t in tasks], dtype=float) * 100
         ax.errorbar(cells[:, 0], y + offsets[i], xerr=_errors(cells[:, 0], cells[:, 1], cells[:, 2]), fmt=MARKERS[i],
                     color=COLOURS[i % len(COLOURS)], markersize=4, elinewidth=0.8, capsize=1.5, label=short(name, 24))
-    ax.set_yticks(y, [short(t, 34) for t in tasks])
+    for j, (name, value) in enumerate(baselines):
+        colour, style = BASELINE_STYLES[j % len(BASELINE_STYLES)]
+        ax.axvline(value * 100, color=colour, linestyle=style, linewidth=1.2, label=name)
+    ax.set_yticks(y, task_labels(tasks))
     ax.set_xlim(-2, 102)
     ax.set_xlabel(xlabel)
     ax.set_title(title)
     ax.grid(axis="x", linewidth=0.3)
-    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0 + 0.4 / height), ncol=min(4, len(series)))
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0 + 0.4 / height), ncol=min(4, len(series) + len(baselines)))
     _save(fig, path)
 
 

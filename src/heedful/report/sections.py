@@ -635,12 +635,11 @@ def audit(units: Sequence[ReportUnit], settings: Settings) -> list[Section]:
                 caption=(f"Accuracy of each {what} over all tasks' instances, best first, 95% bootstrap CI over "
                          f"instances.{note}"),
                 rows=rows, units=[unit.id],
-                draw=lambda path, rows=rows, what=what: plots.grouped_bars(
-                    path, groups=[r["prompt"] for r in rows], series=["accuracy"],
+                draw=lambda path, rows=rows, what=what, a=a: plots.task_dots(
+                    path, tasks=[r["prompt"] for r in rows], series=["accuracy"],
                     values={(r["prompt"], "accuracy"): (r["mean_%"] / 100, r["ci_low_%"] / 100, r["ci_high_%"] / 100)
                             for r in rows},
-                    ylabel="accuracy (%)", title=f"sensitivity to {what}",
-                    baselines=_audit_lines(a)),
+                    xlabel="accuracy (%)", title=f"sensitivity to {what}", baselines=_audit_lines(a)),
             ))
         rows = [{"kind": r.get("kind"), "reference": r.get("reference"), "delta_%": _percent(r.get("mean_difference")),
                  "ci_low_%": _percent(r.get("ci_low")), "ci_high_%": _percent(r.get("ci_high")),
