@@ -35,7 +35,26 @@ def test_spread_worst_case_and_pdr_follow_the_planted_accuracies():
     # HELM's worst case: an instance counts only if every phrasing gets it right (none here: p1 and p2 are disjoint)
     assert s.worst_case.value == 0.0
     assert s.pdr.value == pytest.approx(1 - (15 / N) / (30 / N))
-    assert [p["prompt"] for p in s.per_prompt] == ["designer:designer", "unobserved:p1", "unobserved:p2"]
+    assert [(p["task"], p["prompt"]) for p in s.per_prompt] == [
+        (t, p) for t in ("a", "b") for p in ("designer:designer", "unobserved:p1", "unobserved:p2")]
+    # far beyond what three interchangeable prompts would spread
+    assert s.spread_p < 0.01 and 0 < s.null_spread < s.spread.value
+    assert s.excess_spread.value == pytest.approx(s.spread.value - s.null_spread)
+
+
+def test_interchangeable_prompts_spread_no_more_than_chance():
+    rng = __import__("numpy").random.default_rng(0)
+    records = [record(task="a", instruction_kind="format", instruction_id=f"f{k}", instance_id=i,
+                      score=float(rng.random() < 0.5)) for k in range(6) for i in range(N)]
+    s = sensitivity(records, ["format"], reference=None, n_bootstrap=300, seed=0)
+    assert s.spread.value > 0  # best - worst is never negative...
+    assert s.spread_p > 0.05 and s.excess_spread.low < 0 < s.excess_spread.high  # ...but it is chance here
+
+
+def test_pdr_ignores_a_task_without_the_reference():
+    records = _records() + _prompt("c", "unobserved", "p1", set(range(5))) + _prompt("c", "unobserved", "p2", set())
+    s = sensitivity(records, ["designer", "unobserved"], n_bootstrap=100, seed=0)
+    assert s.n_tasks == 3 and s.pdr.value == pytest.approx(0.5)  # tasks a and b, not NaN
 
 
 def test_sensitivity_needs_two_prompts():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,8 @@ def test_report_draws_a_finished_study_from_the_command_line(tmp_path, tiny_llam
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "wrote" in done.stderr
-    made = {f["name"] for f in json.loads((tmp_path / "report" / "report.json").read_text())["figures"]}
+    made = {re.sub(r"-[0-9a-f]{6}(?=-|$)", "", f["name"])  # without the ids' hashes
+            for f in json.loads((tmp_path / "report" / "report.json").read_text())["figures"]}
     assert {"kinds-phrasings", "tsne-distances", "distance-drop-distances", "scores"} <= made
     page = (tmp_path / "report" / "index.html").read_text()
     assert "heedful representations --config" in page  # each unit's command to re-run it

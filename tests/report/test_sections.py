@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from heedful.report import sections
@@ -12,7 +14,8 @@ SETTINGS = Settings(n_bootstrap=50, seed=0)
 
 
 def _figures(found: list[sections.Section]) -> dict[str, sections.Figure]:
-    return {f.name: f for s in found for f in s.figures}
+    """Figures by name without the ids' short hashes (``kinds-phrasings-1a2b3c`` -> ``kinds-phrasings``)."""
+    return {re.sub(r"-[0-9a-f]{6}(?=-|$)", "", f.name): f for s in found for f in s.figures}
 
 
 def test_kinds_groups_by_task_type_and_draws_every_task():

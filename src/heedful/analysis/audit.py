@@ -17,13 +17,14 @@ sentences generated from these numbers only, each naming the figure and test it 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from heedful.analysis.grouping import bootstrap_weights, group_records, stream_rng
+from heedful.analysis.grouping import OVERALL, bootstrap_weights, group_records, stream_rng
 from heedful.analysis.paired import observed_vs_unobserved
 from heedful.evaluate.records import Record
 
@@ -59,8 +60,16 @@ class Sensitivity:
     spread: Interval
     worst_case: Interval
     pdr: Interval | None
+    null_spread: float
+    """The spread expected if the prompts were interchangeable: the mean spread when each instance's scores
+    are shuffled among its prompts. Best − worst is never negative and grows with the number of prompts."""
+    excess_spread: Interval
+    """The spread beyond ``null_spread`` (the observed spread's interval, shifted): what compares across
+    sets with different numbers of prompts."""
+    spread_p: float
+    """Permutation p-value of the spread against the interchangeable-prompts null."""
     per_prompt: list[dict[str, Any]]
-    """Each prompt's mean accuracy over tasks, best first."""
+    """Each (task, prompt)'s accuracy on the instances compared, best first within each task."""
 
 
 def sensitivity(records: Iterable[Record], kinds: Sequence[str], *, reference: str | None = "designer",
@@ -88,27 +97,42 @@ def sensitivity(records: Iterable[Record], kinds: Sequence[str], *, reference: s
             per_task.append((task, prompts, np.array([[columns[p][i] for p in prompts] for i in common])))
     if not per_task:
         return None
-    stats, accuracy = [], {}
+    stats, nulls, per_prompt = [], [], []
     for task, prompts, matrix in per_task:
         w = bootstrap_weights(len(matrix), n_bootstrap, stream_rng(seed, "sensitivity", task, *kinds))
         ref = [j for j, p in enumerate(prompts) if reference and p.startswith(f"{reference}:")]
         stats.append(_stats(matrix, np.concatenate([np.ones((1, len(matrix))), w]), ref))  # row 0: as observed
-        for j, prompt in enumerate(prompts):
-            accuracy.setdefault(prompt, []).append(float(matrix[:, j].mean()))
-    table = np.mean(stats, axis=0)  # tasks weigh the same; (1 + B, 6)
+        nulls.append(_null_spreads(matrix, n_bootstrap, stream_rng(seed, "null", task, *kinds)))
+        accuracy = matrix.mean(axis=0)
+        per_prompt += [{"task": task, "prompt": prompts[j], "kind": prompts[j].split(":", 1)[0],
+                        "accuracy": float(accuracy[j]), "n": len(matrix)} for j in np.argsort(-accuracy, kind="stable")]
+    stacked = np.array(stats)  # (tasks, 1 + B, 6); tasks weigh the same
+    with warnings.catch_warnings():  # a column all NaN (no task has the reference) stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        table = np.nanmean(stacked, axis=0)  # a task without the reference adds no PDR, not a NaN
+    null = np.mean(nulls, axis=0)  # (B,) spreads under the null, averaged over tasks like the observed one
 
-    def interval(column: int) -> Interval:
-        return Interval(float(table[0, column]), *(float(v) for v in np.nanpercentile(table[1:, column], [2.5, 97.5])))
+    def interval(column: int, shift: float = 0.0) -> Interval:
+        low, high = np.nanpercentile(table[1:, column], [2.5, 97.5])
+        return Interval(float(table[0, column]) - shift, float(low) - shift, float(high) - shift)
 
     has_reference = reference is not None and any(p.startswith(f"{reference}:") for _, ps, _ in per_task for p in ps)
-    ranked = sorted(((float(np.mean(v)), p, len(v)) for p, v in accuracy.items()), reverse=True)
+    null_mean = float(null.mean())
     return Sensitivity(
         n_prompts=round(np.mean([len(p) for _, p, _ in per_task])), n_tasks=len(per_task),
         n_instances=sum(len(m) for _, _, m in per_task),
         mean=interval(0), best=interval(1), worst=interval(2), spread=interval(3), worst_case=interval(4),
-        pdr=interval(5) if has_reference else None,
-        per_prompt=[{"prompt": p, "kind": p.split(":", 1)[0], "accuracy": a, "n_tasks": n} for a, p, n in ranked],
+        pdr=interval(5) if has_reference else None, null_spread=null_mean, excess_spread=interval(3, null_mean),
+        spread_p=float((1 + np.sum(null >= table[0, 3] - 1e-12)) / (1 + len(null))),
+        per_prompt=per_prompt,
     )
+
+
+def _null_spreads(matrix: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Spreads with each instance's scores shuffled among the prompts (the prompts made interchangeable)."""
+    shuffled = rng.permuted(np.broadcast_to(matrix, (n, *matrix.shape)), axis=2)
+    acc = shuffled.mean(axis=1)  # (n, prompts)
+    return acc.max(axis=1) - acc.min(axis=1)
 
 
 def _stats(matrix: np.ndarray, weights: np.ndarray, ref_columns: list[int]) -> np.ndarray:
@@ -137,6 +161,8 @@ def reliance(records: Sequence[Record], *, reference: str = "designer", kinds: S
         if kind not in present or reference not in present:
             continue
         overall = observed_vs_unobserved(records, a=reference, b=kind, n_bootstrap=n_bootstrap, seed=seed)[-1]
+        if overall.task != OVERALL:
+            continue  # no instance was scored under both
         rows.append({"kind": kind, "reference": reference, **{k: v for k, v in asdict(overall).items()
                                                               if k not in ("kind_a", "kind_b", "task")}})
     return rows
@@ -155,21 +181,28 @@ def verdict(phrasing: Sensitivity | None, fmt: Sensitivity | None, relied: Seque
                      "uniform guess].")
     if phrasing is not None:
         lines.append(f"Wording: across {phrasing.n_prompts} equivalent phrasings accuracy ranges "
-                     f"{phrasing.spread.text()} points from best to worst; the worst case per instance is "
-                     f"{phrasing.worst_case.text()}% [figure: phrasing sensitivity; 95% bootstrap CI over instances].")
+                     f"{phrasing.spread.text()} points from best to worst, {100 * phrasing.null_spread:.1f} of them "
+                     f"expected if the phrasings were interchangeable (permutation p = {phrasing.spread_p:.2g}); "
+                     f"the worst case per instance is {phrasing.worst_case.text()}% [figure: phrasing sensitivity; "
+                     "95% bootstrap CI over instances, permutation of scores among prompts within instances].")
     if fmt is not None:
         lines.append(f"Format: across {fmt.n_prompts} layouts of one instruction accuracy ranges {fmt.spread.text()} "
-                     "points [figure: format sensitivity; 95% bootstrap CI over instances].")
+                     f"points, {100 * fmt.null_spread:.1f} of them expected if the layouts were interchangeable "
+                     f"(permutation p = {fmt.spread_p:.2g}) [figure: format sensitivity; 95% bootstrap CI over "
+                     "instances, permutation of scores among prompts within instances].")
     if phrasing is not None and fmt is not None:
-        if fmt.spread.low > phrasing.spread.high:
-            lines.append("Format moves accuracy more than wording does: the format spread's CI lies above the "
-                         "wording spread's [figures: format and phrasing sensitivity].")
-        elif phrasing.spread.low > fmt.spread.high:
-            lines.append("Wording moves accuracy more than format does: the wording spread's CI lies above the "
-                         "format spread's [figures: phrasing and format sensitivity].")
+        # spreads beyond what interchangeable prompts give: sets of different sizes compare fairly
+        f_x, p_x = fmt.excess_spread, phrasing.excess_spread
+        numbers = f"(beyond chance: format {f_x.text()}, wording {p_x.text()} points)"
+        if f_x.low > p_x.high:
+            lines.append(f"Format moves accuracy more than wording does {numbers}: the format spread's CI lies "
+                         "above the wording spread's [figures: format and phrasing sensitivity].")
+        elif p_x.low > f_x.high:
+            lines.append(f"Wording moves accuracy more than format does {numbers}: the wording spread's CI lies "
+                         "above the format spread's [figures: phrasing and format sensitivity].")
         else:
-            lines.append("Format and wording move accuracy by amounts this sample cannot tell apart: their "
-                         "spreads' CIs overlap [figures: phrasing and format sensitivity].")
+            lines.append(f"Format and wording move accuracy by amounts this sample cannot tell apart {numbers}: "
+                         "their CIs overlap [figures: phrasing and format sensitivity].")
     for row in relied:
         # the change from the designer instruction to the alteration (+ 0.0 turns -0.0 into 0.0)
         delta, low, high, p = (100 * row["mean_difference"] + 0.0, 100 * row["ci_low"] + 0.0,

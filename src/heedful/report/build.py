@@ -39,6 +39,8 @@ def build_report(
 ) -> ReportResult:
     """Write ``out/index.html``, ``out/figures/*.png``, ``out/data/*.csv`` and the records as Parquet."""
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: is a file; --out names a report folder")
     if out.exists() and any(out.iterdir()) and not (out / "index.html").is_file():
         raise UserError(f"{out}: exists and is not a report folder (no index.html); give another --out")
     if not units:

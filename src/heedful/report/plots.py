@@ -16,8 +16,8 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display, the same on every machine
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402 - after the backend is chosen
+import numpy as np
 
 COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 HATCHES = ("", "//", "..", "xx", "\\\\", "oo", "--", "++")
@@ -104,7 +104,7 @@ def task_dots(
     offsets = np.linspace(-0.25, 0.25, len(series)) if len(series) > 1 else [0.0]
     for i, name in enumerate(series):
         cells = np.array([values.get((t, name), (np.nan,) * 3) for t in tasks], dtype=float) * 100
-        ax.errorbar(cells[:, 0], y + offsets[i], xerr=_errors(cells[:, 0], cells[:, 1], cells[:, 2]), fmt=MARKERS[i],
+        ax.errorbar(cells[:, 0], y + offsets[i], xerr=_errors(cells[:, 0], cells[:, 1], cells[:, 2]), fmt=MARKERS[i % len(MARKERS)],
                     color=COLOURS[i % len(COLOURS)], markersize=4, elinewidth=0.8, capsize=1.5, label=short(name, 24))
     for j, (name, value) in enumerate(baselines):
         colour, style = BASELINE_STYLES[j % len(BASELINE_STYLES)]

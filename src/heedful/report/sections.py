@@ -23,6 +23,7 @@ Intervals are 95% bootstrap CIs over instances unless a caption says otherwise.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections import defaultdict
@@ -84,8 +85,10 @@ def _evaluated(units: Sequence[ReportUnit]) -> list[ReportUnit]:
 
 
 def _slug(text: str) -> str:
+    """A file-name-safe form of ``text``; a short hash keeps two ids that read alike apart."""
     keep = "".join(c if c.isalnum() else "-" for c in text.lower())
-    return "-".join(part for part in keep.split("-") if part)[:80]
+    readable = "-".join(part for part in keep.split("-") if part)[:60]
+    return f"{readable}-{hashlib.sha1(text.encode()).hexdigest()[:6]}"
 
 
 def _name(unit: ReportUnit) -> str:
@@ -108,11 +111,13 @@ def _kind_rows(unit: ReportUnit, settings: Settings) -> list[dict[str, Any]]:
     return rows
 
 
+def _fractions(row: dict[str, Any]) -> tuple[float, float, float]:
+    """A row's mean and CI in percent as fractions; NaN where a value is missing (never 0)."""
+    return tuple(math.nan if row.get(k) is None else row[k] / 100 for k in ("mean_%", "ci_low_%", "ci_high_%"))
+
+
 def _cells(rows: list[dict[str, Any]], group: str, series: str) -> dict[tuple[str, str], tuple[float, float, float]]:
-    def fraction(value: Any) -> float:
-        return float("nan") if value is None else value / 100
-    return {(r[group], r[series]): (fraction(r["mean_%"]), fraction(r["ci_low_%"]), fraction(r["ci_high_%"]))
-            for r in rows}
+    return {(r[group], r[series]): _fractions(r) for r in rows}
 
 
 def kinds(units: Sequence[ReportUnit], settings: Settings) -> list[Section]:
@@ -176,8 +181,7 @@ def axes(units: Sequence[ReportUnit], settings: Settings) -> list[Section]:
                     if r["tasks"] == OVERALL:
                         rows.append({axis: str(unit.axes[axis]), **r})
             found = sorted({r["kind"] for r in rows}, key=_kind_key)
-            series = {k: {r[axis]: (r["mean_%"] / 100, (r["ci_low_%"] or math.nan) / 100,
-                                    (r["ci_high_%"] or math.nan) / 100) for r in rows if r["kind"] == k} for k in found}
+            series = {k: {r[axis]: _fractions(r) for r in rows if r["kind"] == k} for k in found}
             what = {"model": "Scaling over models (Sun et al. 2023, §4.4)",
                     "shots": "Zero-shot vs one-shot (Sun et al. 2023, §4.6, Fig. 6)"}.get(axis, f"Over {axis}")
             figures.append(Figure(
@@ -236,6 +240,14 @@ def arm_label(train: ReportUnit | None) -> str:
     return label
 
 
+def _unique_labels(arms: list[tuple[str, ReportUnit]]) -> list[tuple[str, ReportUnit]]:
+    """Arm labels, with the unit's id added where two arms would read the same (their bars would overwrite)."""
+    counts: dict[str, int] = defaultdict(int)
+    for label, _ in arms:
+        counts[label] += 1
+    return [(label if counts[label] == 1 else f"{label} ({unit.id})", unit) for label, unit in arms]
+
+
 def _comparable(unit: ReportUnit) -> str:
     """The unit's config without its model and output folder: equal for the same evaluation of two models."""
     config = {k: v for k, v in unit.config.items() if k not in ("model", "out")}
@@ -251,7 +263,7 @@ def alignment(units: Sequence[ReportUnit], settings: Settings) -> list[Section]:
         if (unit.records and not unit.baselines) or unit.distances:
             groups[_comparable(unit)].append(unit)
     for group in groups.values():
-        arms = [(arm_label(trained_from(u, trained)), u) for u in group]
+        arms = _unique_labels([(arm_label(trained_from(u, trained)), u) for u in group])
         if len(arms) < 2 or all(label == "before" for label, _ in arms):
             continue
         labels = [label for label, _ in arms]
@@ -388,6 +400,8 @@ def _drop_figure(unit: ReportUnit, evaluation: ReportUnit) -> Figure | None:
     if len(points) < 3:
         return None
     xs = np.array([p[0] for p in points])
+    if np.ptp(xs) == 0:
+        return None  # every distance equal: no line to fit
     grid = np.linspace(xs.min(), xs.max(), 50)
     fit = line_fit(xs, [p[1] for p in points], grid)
     rows.append({"task": "fit", "instruction_id": "", "kind": "", "distance": None,
@@ -546,7 +560,7 @@ def alterations(units: Sequence[ReportUnit], settings: Settings) -> list[Section
             rows.append({"model": name, "alteration": "", "mean_%": _percent(value)})
         arms = list(dict.fromkeys(r["model"] for r in rows if r["alteration"]))
         found = sorted({r["alteration"] for r in rows if r["alteration"]},
-                       key=lambda k: list(ALTERATION_NAMES.values()).index(k) if k in ALTERATION_NAMES.values() else 9)
+                       key=lambda k: (list(ALTERATION_NAMES.values()).index(k) if k in ALTERATION_NAMES.values() else 9, k))
         figures.append(Figure(
             name=f"alterations-{_slug(mode)}", title=f"Exact match per instruction alteration ({mode})",
             caption=("Mean exact match over tasks of each model (untuned, or tuned on the named training prompts) "
@@ -632,13 +646,12 @@ def audit(units: Sequence[ReportUnit], settings: Settings) -> list[Section]:
                         f"worst {search['worst']['id']} (P(worst) = {search['worst']['p']:.2f}).")
             figures.append(Figure(
                 name=f"audit-{name}-{_slug(unit.id)}", title=f"Sensitivity to {what}",
-                caption=(f"Accuracy of each {what} over all tasks' instances, best first, 95% bootstrap CI over "
+                caption=(f"Accuracy of each {what} on each task, best first within a task, 95% bootstrap CI over "
                          f"instances.{note}"),
                 rows=rows, units=[unit.id],
                 draw=lambda path, rows=rows, what=what, a=a: plots.task_dots(
-                    path, tasks=[r["prompt"] for r in rows], series=["accuracy"],
-                    values={(r["prompt"], "accuracy"): (r["mean_%"] / 100, r["ci_low_%"] / 100, r["ci_high_%"] / 100)
-                            for r in rows},
+                    path, tasks=[r["label"] for r in rows], series=["accuracy"],
+                    values={(r["label"], "accuracy"): _fractions(r) for r in rows},
                     xlabel="accuracy (%)", title=f"sensitivity to {what}", baselines=_audit_lines(a)),
             ))
         rows = [{"kind": r.get("kind"), "reference": r.get("reference"), "delta_%": _percent(r.get("mean_difference")),
@@ -659,8 +672,7 @@ def audit(units: Sequence[ReportUnit], settings: Settings) -> list[Section]:
                 rows=rows + kind_rows, units=[unit.id],
                 draw=lambda path, kind_rows=kind_rows, order=order, a=a: plots.grouped_bars(
                     path, groups=order, series=["accuracy"],
-                    values={(r["kind"], "accuracy"): (r["mean_%"] / 100, (r["ci_low_%"] or 0) / 100,
-                                                      (r["ci_high_%"] or 0) / 100) for r in kind_rows},
+                    values={(r["kind"], "accuracy"): _fractions(r) for r in kind_rows},
                     ylabel="accuracy (%)", title="reliance on the instruction", baselines=_audit_lines(a)),
             ))
         found.append(Section(f"Audit: {unit.model}", "Does the model read its instructions? Sensitivity to "
@@ -676,16 +688,17 @@ def _audit_lines(a: dict[str, Any]) -> list[tuple[str, float]]:
 
 
 def _prompt_rows(unit: ReportUnit, kinds_: Sequence[str], settings: Settings) -> list[dict[str, Any]]:
-    cells: dict[str, list[float]] = defaultdict(list)
+    """Each (task, prompt)'s accuracy with its CI: prompts are compared within a task, never across tasks."""
+    cells: dict[tuple[str, str], list[float]] = defaultdict(list)
     for r in unit.records:
         if r.instruction_kind in kinds_:
-            cells[r.instruction_id].append(r.score)
+            cells[(r.task, r.instruction_id)].append(r.score)
     rows = []
-    for prompt, values in cells.items():
-        mean, low, high = mean_ci(values, n_bootstrap=settings.n_bootstrap, seed=settings.seed, name=prompt)
-        rows.append({"prompt": prompt, "mean_%": _percent(mean), "ci_low_%": _percent(low),
-                     "ci_high_%": _percent(high), "n": len(values)})
-    return sorted(rows, key=lambda r: -r["mean_%"])
+    for (task, prompt), values in cells.items():
+        mean, low, high = mean_ci(values, n_bootstrap=settings.n_bootstrap, seed=settings.seed, name=f"{task}/{prompt}")
+        rows.append({"task": task, "prompt": prompt, "label": f"{task}: {prompt}", "mean_%": _percent(mean),
+                     "ci_low_%": _percent(low), "ci_high_%": _percent(high), "n": len(values)})
+    return sorted(rows, key=lambda r: (r["task"], -r["mean_%"]))
 
 
 def _audit_summary(a: dict[str, Any]) -> list[dict[str, Any]]:

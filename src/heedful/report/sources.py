@@ -103,7 +103,10 @@ def load_study_folder(path: Path) -> list[ReportUnit]:
     plan = read_json_object(RunDir(path).study_plan)
     study = f"{plan.get('study')} ({plan.get('file')}" + (f", variant {plan['variant']})" if plan.get("variant") else ")")
     units = []
-    for entry in plan.get("units", []):
+    for index, entry in enumerate(plan.get("units", [])):
+        missing = [k for k in ("id", "command", "config", "folder") if k not in entry]
+        if missing:
+            raise UserError(f"{RunDir(path).study_plan}: unit {index} lacks {', '.join(missing)}")
         folder = Path(entry["folder"])
         if not folder.is_absolute() or not folder.exists():
             folder = path / "units" / folder.name  # the study folder was moved
@@ -217,8 +220,11 @@ def load_export(path: Path) -> list[ReportUnit]:
     """The units an earlier report exported to ``path/data``."""
     import pyarrow.parquet as pq
 
-    metas = json.loads((path / EXPORT_UNITS).read_text(encoding="utf-8"))
-    units = [ReportUnit(**meta) for meta in metas]
+    units_file = path / EXPORT_UNITS
+    try:
+        units = [ReportUnit(**meta) for meta in json.loads(units_file.read_text(encoding="utf-8"))]
+    except (ValueError, TypeError) as err:  # not JSON, or a unit with fields this version does not know
+        raise UserError(f"{units_file}: not a heedful report's units ({' '.join(str(err).split())})") from None
     by_id = {u.id: u for u in units}
     records_file = path / EXPORT_RECORDS
     if records_file.is_file():

@@ -20,6 +20,7 @@ import numpy as np
 
 from heedful.analysis.audit import FORMAT_KIND, PHRASING_KINDS, reliance, sensitivity, verdict
 from heedful.analysis.config import AuditConfig
+from heedful.errors import UserError
 from heedful.evaluate.bandit import search_extremes
 from heedful.evaluate.records import Record
 from heedful.evaluate.runner import assign_keys, compute_outputs, evaluate, make_record, plan_work
@@ -50,6 +51,7 @@ def write_formats(tasks: Sequence[Task], formats: Sequence[Any], path: Path) -> 
 
 def run_audit(config: AuditConfig, *, show_progress: bool = True) -> dict[str, Any]:
     """Evaluate, search, measure; writes ``OUT/audit.json`` and returns it."""
+    _check(config)
     files = RunDir(config.out)
     files.path.mkdir(parents=True, exist_ok=True)
     tasks = load_data(config.data, seed=config.seed)
@@ -59,13 +61,13 @@ def run_audit(config: AuditConfig, *, show_progress: bool = True) -> dict[str, A
     backend = load_configured(config.model)
     evaluation = config.evaluation(str(files.formats) if formats else None)
     records = evaluate(evaluation, backend=backend, show_progress=show_progress).records
-    search = _search(config, tasks, backend, show_progress) if config.budget else None
+    search = _search(config, tasks, backend) if config.budget else None
     phrasing = sensitivity(records, PHRASING_KINDS, n_bootstrap=config.n_bootstrap, seed=config.seed)
     fmt = sensitivity(records, (FORMAT_KIND,), reference=None, n_bootstrap=config.n_bootstrap, seed=config.seed)
     relied = reliance(records, kinds=config.reliance, n_bootstrap=config.n_bootstrap, seed=config.seed)
     base = baselines(records, tasks, config)
-    designer = [r.score for r in records if r.instruction_kind == "designer"]
-    reference_accuracy = _task_mean([r for r in records if r.instruction_kind == "designer"]) if designer else None
+    designer = [r for r in records if r.instruction_kind == "designer"]
+    reference_accuracy = _task_mean(designer) if designer else None
     report = {
         "config": dataclasses.asdict(config),
         "environment": environment(),
@@ -83,6 +85,16 @@ def run_audit(config: AuditConfig, *, show_progress: bool = True) -> dict[str, A
     }
     write_json_atomic(files.audit, report)
     return report
+
+
+def _check(config: AuditConfig) -> None:
+    """Settings that would fail only after the evaluation: fail before the model loads."""
+    if config.n_bootstrap < 1:
+        raise UserError(f"n_bootstrap: at least 1, got {config.n_bootstrap}")
+    if config.formats < 0:
+        raise UserError(f"formats: 0 or more, got {config.formats}")
+    if config.budget is not None and config.budget < 2:
+        raise UserError(f"budget: at least 2 model calls (half find the best layout, half the worst), got {config.budget}")
 
 
 def _task_mean(records: Sequence[Record]) -> float:
@@ -122,7 +134,7 @@ def baselines(records: Sequence[Record], tasks: Sequence[Task], config: AuditCon
     }
 
 
-def _search(config: AuditConfig, tasks: Sequence[Task], backend: Any, show_progress: bool) -> dict[str, Any]:
+def _search(config: AuditConfig, tasks: Sequence[Task], backend: Any) -> dict[str, Any]:
     """FormatSpread's search: the best and the worst layout of the whole grammar within ``budget`` calls."""
     files = RunDir(config.out)
     pool = all_formats()
@@ -130,17 +142,20 @@ def _search(config: AuditConfig, tasks: Sequence[Task], backend: Any, show_progr
     write_formats(tasks, pool, pool_file)
     evaluation = dataclasses.replace(config.evaluation(None), prompts=dataclasses.replace(
         config.evaluation(None).prompts, instructions=str(pool_file), perturb=None))
-    items, _ = plan_work(tasks, evaluation, backend)
+    items, _ = plan_work(tasks, evaluation, backend)  # a layout that does not fit a task is skipped there
     assign_keys(items, evaluation)
-    arms = [f"format/{f.id}" for f in pool]
     instances = sorted({(it.task.name, it.instance.id) for it in items})
-    by_cell = {(arms.index(it.instruction.id), instances.index((it.task.name, it.instance.id))): it for it in items
-               if it.instruction.id in arms}
+    cells: dict[str, dict[int, Any]] = defaultdict(dict)
+    for it in items:
+        cells[it.instruction.id][instances.index((it.task.name, it.instance.id))] = it
+    # only layouts that render every instance compete: an unfit one would look like the worst
+    fitting = [i for i, f in enumerate(pool) if len(cells[f"format/{f.id}"]) == len(instances)]
+    pool = [pool[i] for i in fitting]
+    arms = [f"format/{f.id}" for f in pool]
+    by_cell = {(a, i): it for a, arm in enumerate(arms) for i, it in cells[arm].items()}
     with Store(files.store) as store:
         def score(arm: int, instance: int) -> float:
-            item = by_cell.get((arm, instance))
-            if item is None:
-                return 0.0  # the layout does not fit this instance: it cannot be answered
+            item = by_cell[(arm, instance)]
             output = store.get_outputs({item.key}).get(item.key)
             if output is None:
                 output = compute_outputs(backend, [item], evaluation)[item.key]
@@ -150,6 +165,7 @@ def _search(config: AuditConfig, tasks: Sequence[Task], backend: Any, show_progr
         found = search_extremes(score, len(arms), len(instances), budget=config.budget, seed=config.seed)
     return {
         "budget": found.budget, "calls": found.calls, "pool": len(arms), "instances": len(instances),
+        "unfit_layouts": len(all_formats()) - len(arms),
         "best": {"id": arms[found.best], "description": pool[found.best].describe(), "mean": found.means[found.best],
                  "pulls": found.pulls[found.best], "p": found.p_best},
         "worst": {"id": arms[found.worst], "description": pool[found.worst].describe(),
