@@ -45,7 +45,7 @@ def test_the_report_holds_a_png_and_a_csv_per_figure_and_every_record(report):
 
 def test_a_report_redraws_from_its_own_exported_data_with_identical_numbers(report, tmp_path):
     units = load_inputs([report])
-    assert sum(len(u.records) for u in units) > 0 and any(u.vectors for u in units)
+    assert sum(len(u.records) for u in units) > 0 and any(u.embedding for u in units)  # t-SNE coordinates, not vectors
     build_report(units, tmp_path / "again", settings=SETTINGS, command="heedful report test", show_progress=False)
     for csv in sorted((report / "data").glob("*.csv")):
         assert (tmp_path / "again" / "data" / csv.name).read_text() == csv.read_text(), csv.name

@@ -318,7 +318,7 @@ def representations(units: Sequence[ReportUnit], settings: Settings) -> list[Sec
     figures = []
     evaluations = _evaluated(units)
     for unit in units:
-        if unit.command != "representations" or unit.vectors is None:
+        if unit.command != "representations" or (unit.vectors is None and not unit.embedding):
             continue
         figures.append(_tsne_figure(unit, settings))
         match = next((e for e in evaluations if _same_prompts(e, unit)), None)
@@ -344,24 +344,27 @@ MAX_TSNE_POINTS = 3000
 
 
 def _tsne_figure(unit: ReportUnit, settings: Settings) -> Figure:
-    vectors = np.asarray(unit.vectors["vectors"], dtype=np.float64)
-    kinds_ = [str(k) for k in unit.vectors["kind"]]
-    chosen = np.arange(len(vectors))
-    if len(chosen) > MAX_TSNE_POINTS:  # a seeded sample keeps t-SNE's cost bounded
-        chosen = np.sort(np.random.default_rng(settings.seed).choice(len(chosen), MAX_TSNE_POINTS, replace=False))
-    coords = _tsne(vectors[chosen], settings.seed)
-    labels = {name: [str(v) for v in np.asarray(unit.vectors[name])[chosen]] for name in ("task", "instruction_id",
-                                                                                         "instance_id")}
-    rows = [{"task": labels["task"][i], "instruction_id": labels["instruction_id"][i],
-             "instance_id": labels["instance_id"][i], "kind": kinds_[j], "x": float(coords[i, 0]),
-             "y": float(coords[i, 1])} for i, j in enumerate(chosen)]
+    """The t-SNE of the unit's vectors; a unit read from a report's data brings its coordinates instead."""
+    if unit.vectors is not None:
+        vectors = np.asarray(unit.vectors["vectors"], dtype=np.float64)
+        chosen = np.arange(len(vectors))
+        if len(chosen) > MAX_TSNE_POINTS:  # a seeded sample keeps t-SNE's cost bounded
+            chosen = np.sort(np.random.default_rng(settings.seed).choice(len(chosen), MAX_TSNE_POINTS, replace=False))
+        coords = _tsne(vectors[chosen], settings.seed)
+        labels = {name: [str(v) for v in np.asarray(unit.vectors[name])[chosen]] for name in (
+            "task", "instruction_id", "instance_id", "kind")}
+        unit.embedding = [{"task": labels["task"][i], "instruction_id": labels["instruction_id"][i],
+                           "instance_id": labels["instance_id"][i], "kind": labels["kind"][i],
+                           "x": float(coords[i, 0]), "y": float(coords[i, 1])} for i in range(len(chosen))]
+    rows = list(unit.embedding or [])
+    coords = np.array([[r["x"], r["y"]] for r in rows]).reshape(-1, 2)
     layer = unit.config.get("layer")
     return Figure(
         name=f"tsne-{_slug(unit.id)}", title=f"{unit.id}: t-SNE of first-decoded-token states (layer {layer})",
         caption=(f"t-SNE (scikit-learn, perplexity ≤ 30, seed {settings.seed}) of the layer-{layer} hidden state at the "
-                 f"first decoded token of {len(chosen)} prompts, coloured by instruction kind."),
+                 f"first decoded token of {len(rows)} prompts, coloured by instruction kind."),
         rows=rows, units=[unit.id],
-        draw=lambda path, coords=coords, kinds_=[kinds_[j] for j in chosen]: plots.embedding(
+        draw=lambda path, coords=coords, kinds_=[r["kind"] for r in rows]: plots.embedding(
             path, coords=coords, kinds=kinds_, title=f"t-SNE, layer {layer}"),
     )
 

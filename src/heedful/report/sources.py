@@ -30,7 +30,6 @@ from heedful.rundir import RunDir
 
 EXPORT_UNITS = "data/units.json"
 EXPORT_RECORDS = "data/records.parquet"
-EXPORT_VECTORS = "data/vectors.npz"
 VECTOR_LABELS = ("task", "instruction_id", "kind", "instance_id")
 
 
@@ -62,6 +61,8 @@ class ReportUnit:
     """``representations``: each instruction's distance to the nearest reference instruction."""
     vectors: dict[str, np.ndarray] | None = None
     """``representations``: first-decoded-token vectors and their labels (task, instruction_id, kind, instance_id)."""
+    embedding: list[dict[str, Any]] | None = None
+    """``representations``: the t-SNE of the vectors, one row per point (a report exports this, not the vectors)."""
     wall_s: float | None = None
     audit: dict[str, Any] | None = None
     """``audit``: its measures, search and verdict (``audit.json``)."""
@@ -73,7 +74,8 @@ class ReportUnit:
     def meta(self) -> dict[str, Any]:
         """Everything but records and vectors, as JSON (what ``data/units.json`` holds)."""
         return {k: getattr(self, k) for k in ("id", "command", "config", "folder", "status", "error", "axes", "study",
-                                               "run_ids", "baselines", "environment", "distances", "wall_s", "audit")}
+                                               "run_ids", "baselines", "environment", "distances", "wall_s", "audit",
+                                               "embedding")}
 
 
 def load_inputs(paths: list[Path]) -> list[ReportUnit]:
@@ -180,11 +182,15 @@ def _run_ids(folder: Path) -> list[str]:
 # the exported data of a report -------------------------------------------------------------
 
 def export_units(units: list[ReportUnit], out: Path) -> None:
-    """``OUT/data``: units.json, every record as Parquet (flat columns plus the record as JSON), vectors."""
+    """``OUT/data``: units.json, every record as Parquet (flat columns plus the record as JSON).
+
+    Representation vectors stay in their run folders (576 floats a prompt: 13 MB for the
+    sun-alignment study); a unit's t-SNE coordinates travel in units.json instead.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from heedful.io import write_json_atomic, write_npz_atomic
+    from heedful.io import write_json_atomic
 
     (out / "data").mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / EXPORT_UNITS, [u.meta() for u in units])
@@ -200,12 +206,6 @@ def export_units(units: list[ReportUnit], out: Path) -> None:
     tmp = out / (EXPORT_RECORDS + ".tmp")
     pq.write_table(table, tmp, compression="zstd")
     tmp.replace(out / EXPORT_RECORDS)
-    arrays = {}
-    for index, unit in enumerate(units):
-        for name, array in (unit.vectors or {}).items():
-            arrays[f"{index}__{name}"] = np.asarray(array) if name == "vectors" else np.asarray(array, dtype=str)
-    if arrays:
-        write_npz_atomic(out / EXPORT_VECTORS, **arrays)
 
 
 def _RECORD_SCHEMA(pa: Any) -> Any:  # noqa: N802 - a schema built lazily (pyarrow loads on use)
@@ -234,12 +234,4 @@ def load_export(path: Path) -> list[ReportUnit]:
             if unit_id not in by_id:
                 raise UserError(f"{records_file}: row {row} names unit '{unit_id}', which {path / EXPORT_UNITS} lacks")
             by_id[unit_id].records.append(Record.from_dict(json.loads(text), where=f"{records_file}: row {row}"))
-    vectors_file = path / EXPORT_VECTORS
-    if vectors_file.is_file():
-        with np.load(vectors_file, allow_pickle=False) as npz:
-            for key in npz.files:
-                index, name = key.split("__", 1)
-                unit = units[int(index)]
-                unit.vectors = unit.vectors or {}
-                unit.vectors[name] = npz[key]
     return units
