@@ -10,8 +10,10 @@
    nonsense, negated, simplified, delusive) on the same instances, with paired tests
    (:mod:`heedful.analysis.paired`), beside the chance and majority baselines.
 
-Every interval is a 95% percentile bootstrap over instances, stratified by task (each
-task's instances are resampled on their own; tasks weigh the same). The verdict is
+Every interval is a 95% bootstrap over instances, stratified by task (each task's
+instances are resampled on their own; tasks weigh the same): percentile intervals, except
+for the best, the worst and the spread, whose resamples are biased upward (a resample can
+only add spread), which get the basic (reflected) bootstrap interval. The verdict is
 sentences generated from these numbers only, each naming the figure and test it rests on.
 """
 
@@ -114,7 +116,12 @@ def sensitivity(records: Iterable[Record], kinds: Sequence[str], *, reference: s
 
     def interval(column: int, shift: float = 0.0) -> Interval:
         low, high = np.nanpercentile(table[1:, column], [2.5, 97.5])
-        return Interval(float(table[0, column]) - shift, float(low) - shift, float(high) - shift)
+        value = float(table[0, column])
+        if column in ORDER_STATISTICS:
+            # Resampling instances inflates a max or a min (a best − worst spread can only grow), so the
+            # percentile interval can miss the estimate; the basic bootstrap reflects that bias back.
+            low, high = max(0.0, 2 * value - high) if column == SPREAD else 2 * value - high, 2 * value - low
+        return Interval(value - shift, float(low) - shift, float(high) - shift)
 
     has_reference = reference is not None and any(p.startswith(f"{reference}:") for _, ps, _ in per_task for p in ps)
     null_mean = float(null.mean())
@@ -126,6 +133,10 @@ def sensitivity(records: Iterable[Record], kinds: Sequence[str], *, reference: s
         spread_p=float((1 + np.sum(null >= table[0, 3] - 1e-12)) / (1 + len(null))),
         per_prompt=per_prompt,
     )
+
+
+SPREAD = 3
+ORDER_STATISTICS = (1, 2, SPREAD)  # best, worst, spread: columns of _stats
 
 
 def _null_spreads(matrix: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -65,8 +65,8 @@ class RepresentationsConfig:
 # The default audit: BIG-bench Lite choice tasks on which SmolLM2-135M-Instruct is clearly above
 # chance with its designer instruction (measured: see README, "The audit"), a sample that
 # fits in about 5 minutes on 2 CPU cores.
-DEFAULT_AUDIT_TASKS = "bigbench:strategyqa,vitaminc_fact_verification,winowhy"
-DEFAULT_AUDIT_LIMIT = 30
+DEFAULT_AUDIT_TASKS = "bigbench:winowhy,bbq_lite_json:bbq_lite_json_age_disambig,vitaminc_fact_verification"
+DEFAULT_AUDIT_LIMIT = 25
 
 
 def _audit_sample() -> DataConfig:

@@ -724,6 +724,8 @@ def _audit_summary(a: dict[str, Any]) -> list[dict[str, Any]]:
                      {"measure": f"{what}: worst case per instance (%)", "value": interval(s["worst_case"])}]
             if s.get("pdr"):
                 rows.append({"measure": f"{what}: PDR vs designer (%)", "value": interval(s["pdr"])})
+    if a.get("not_measured"):
+        rows.append({"measure": "reliance: not measured on these tasks", "value": ", ".join(a["not_measured"])})
     for r in a.get("reliance") or []:
         rows.append({"measure": f"reliance: designer − {r['kind']} (points)",
                      "value": f"{100 * r['mean_difference']:+.1f} [{100 * r['ci_low']:+.1f}, {100 * r['ci_high']:+.1f}], "

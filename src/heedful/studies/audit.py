@@ -60,7 +60,8 @@ def run_audit(config: AuditConfig, *, show_progress: bool = True) -> dict[str, A
         write_formats(tasks, formats, files.formats)
     backend = load_configured(config.model)
     evaluation = config.evaluation(str(files.formats) if formats else None)
-    records = evaluate(evaluation, backend=backend, show_progress=show_progress).records
+    result = evaluate(evaluation, backend=backend, show_progress=show_progress)
+    records = result.records
     search = _search(config, tasks, backend) if config.budget else None
     phrasing = sensitivity(records, PHRASING_KINDS, n_bootstrap=config.n_bootstrap, seed=config.seed)
     fmt = sensitivity(records, (FORMAT_KIND,), reference=None, n_bootstrap=config.n_bootstrap, seed=config.seed)
@@ -81,8 +82,14 @@ def run_audit(config: AuditConfig, *, show_progress: bool = True) -> dict[str, A
         "formats": [{"id": f"format/{f.id}", "description": f.describe()} for f in formats],
         "search": search,
         "reliance": relied,
+        # an alteration that fits no task (simplified needs a label space, delusive demonstrations)
+        "not_measured": [k for k in config.reliance if k not in {r["kind"] for r in relied}],
+        "skipped": result.skipped,
         "verdict": verdict(phrasing, fmt, relied, base, reference_accuracy),
     }
+    if report["not_measured"]:
+        report["verdict"].append(f"Not measured on these tasks: {', '.join(report['not_measured'])} (simplified needs a "
+                                 "label space, delusive an encoding with demonstrations; see skipped).")
     write_json_atomic(files.audit, report)
     return report
 
