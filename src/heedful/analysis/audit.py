@@ -12,8 +12,9 @@
 
 Every interval is a 95% bootstrap over instances, stratified by task (each task's
 instances are resampled on their own; tasks weigh the same): percentile intervals, except
-for the best, the worst and the spread, whose resamples are biased upward (a resample can
-only add spread), which get the basic (reflected) bootstrap interval. The verdict is
+for the best, the worst and the spread, whose resamples are biased (a resample can only
+add spread), whose percentile intervals are shifted back by the bootstrap's estimate of
+that bias. The verdict is
 sentences generated from these numbers only, each naming the figure and test it rests on.
 """
 
@@ -118,9 +119,12 @@ def sensitivity(records: Iterable[Record], kinds: Sequence[str], *, reference: s
         low, high = np.nanpercentile(table[1:, column], [2.5, 97.5])
         value = float(table[0, column])
         if column in ORDER_STATISTICS:
-            # Resampling instances inflates a max or a min (a best − worst spread can only grow), so the
-            # percentile interval can miss the estimate; the basic bootstrap reflects that bias back.
-            low, high = max(0.0, 2 * value - high) if column == SPREAD else 2 * value - high, 2 * value - low
+            # Resampling instances inflates a max (and deflates a min: a best − worst spread only grows), so
+            # the percentile interval can miss the estimate; it is shifted back by the bootstrap's bias.
+            bias = float(np.nanmean(table[1:, column])) - value
+            low, high = low - bias, high - bias
+            if column == SPREAD:
+                low = max(0.0, low)
         return Interval(value - shift, float(low) - shift, float(high) - shift)
 
     has_reference = reference is not None and any(p.startswith(f"{reference}:") for _, ps, _ in per_task for p in ps)
