@@ -34,7 +34,10 @@ SUPERNI_OPEN = SUPERNI / "tasks" / "task1356_xlsum_title_generation.json"
 # Fields compared exactly (scores are fractions, 0..1); log-likelihoods to LOGLIK_TOL nats.
 EXACT = ("task", "instruction_id", "instruction_kind", "instance_id", "prompt", "options", "references",
          "prediction", "prediction_index", "gold", "metric", "score", "exact_match", "rouge_l")
-LOGLIK_TOL = 1e-6
+LOGLIK_TOL = 2e-5
+# float32 carries about 7 significant digits: a summed log-likelihood (-5 to -117 nats here)
+# moves by up to 1e-5 when the kernels' summation order changes (threads, padding).
+LOGLIK_REL = 1e-7
 
 
 def _runs(inputs: Path) -> dict[str, EvalConfig]:
@@ -91,5 +94,5 @@ def test_records_equal_the_golden_copy(tiny_llama_dir: Path, tmp_path: Path) -> 
         if w["logliks"] is None:
             assert g["logliks"] is None
         else:
-            assert g["logliks"] == pytest.approx(w["logliks"], abs=LOGLIK_TOL, rel=0), key(w)
+            assert g["logliks"] == pytest.approx(w["logliks"], abs=LOGLIK_TOL, rel=LOGLIK_REL), key(w)
     assert {r["run"] for r in want} == set(_runs(tmp_path))

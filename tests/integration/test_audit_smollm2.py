@@ -25,7 +25,7 @@ def test_smollm2_audit_on_winowhy(tmp_path):
     assert audit["phrasing"]["n_prompts"] == 10  # the designer prompt and heedful's 9 phrasings
     assert audit["format"]["n_prompts"] == 3
     assert audit["baselines"]["chance"] == 0.5  # winowhy: correct / incorrect
-    assert audit["baselines"]["majority"] is not None  # one option set: the train split's majority label
+    assert audit["baselines"]["majority"] is None  # BIG-bench tasks have no train split to take a majority from
     assert {r["kind"] for r in audit["reliance"]} == {"none", "negated"}
     assert audit["search"]["calls"] <= 8
     spread = audit["phrasing"]["spread"]
