@@ -38,6 +38,8 @@ class RunRecords:
     kind: str  # "train" or "eval"
     config: dict[str, Any]
     records: list[Record]
+    run_ids: tuple[str, ...] = ()
+    """The store's run ids of the final evaluation(s) the records come from."""
 
     def describe(self) -> dict[str, Any]:
         """The settings a sample-efficiency table is read by (train runs; eval runs are untuned)."""
@@ -84,13 +86,15 @@ def load_run(path: str | Path) -> RunRecords:
         run_ids = [read_json_object(u).get("eval_run_id") for u in units]
         if not all(run_ids):
             raise HeedfulError(f"{folder}: trained without evaluation (--eval.enabled false); nothing to compare")
-        return RunRecords(folder, "train", provenance.get("config", {}), _records_from_store(run.store, run_ids))
+        return RunRecords(folder, "train", provenance.get("config", {}), _records_from_store(run.store, run_ids),
+                          tuple(run_ids))
     results = run.results
     if results.is_file():
         data = read_json_object(results)
         if "run_id" not in data:
             raise HeedfulError(f"{results}: missing field 'run_id'")
-        return RunRecords(folder, "eval", data.get("config", {}), _records_from_store(run.store, [data["run_id"]]))
+        return RunRecords(folder, "eval", data.get("config", {}), _records_from_store(run.store, [data["run_id"]]),
+                          (data["run_id"],))
     raise HeedfulError(f"{folder}: not a heedful run folder (no train_config.json or results.json)")
 
 

@@ -163,20 +163,11 @@ def _read_outputs(unit: ReportUnit, folder: Path) -> None:
     except HeedfulError as err:
         raise UserError(f"unit '{unit.id}': {err}") from None
     unit.records = finished.records
-    unit.run_ids = _run_ids(folder)
+    unit.run_ids = list(finished.run_ids)
     results = read_json_object(run.results) if run.results.is_file() else {}
     unit.baselines = results.get("baselines")
     source = results or (read_json_object(run.train_config) if run.train_config.is_file() else {})
     unit.environment = {**source.get("environment", {}), "seeds": source.get("seeds")}
-
-
-def _run_ids(folder: Path) -> list[str]:
-    """The store's run ids of the unit's final evaluation(s)."""
-    results = RunDir(folder).results
-    if results.is_file():
-        return [str(read_json_object(results).get("run_id", ""))]
-    markers = sorted(folder.glob("unit.json")) + sorted(folder.glob("*/unit.json"))
-    return [str(read_json_object(m).get("eval_run_id")) for m in markers]
 
 
 # the exported data of a report -------------------------------------------------------------

@@ -147,14 +147,16 @@ def _search(config: AuditConfig, tasks: Sequence[Task], backend: Any) -> dict[st
     pool = all_formats()
     pool_file = files.path / "format-pool.jsonl"
     write_formats(tasks, pool, pool_file)
-    evaluation = dataclasses.replace(config.evaluation(None), prompts=dataclasses.replace(
-        config.evaluation(None).prompts, instructions=str(pool_file), perturb=None))
+    base = config.evaluation(None)
+    evaluation = dataclasses.replace(base, prompts=dataclasses.replace(base.prompts, instructions=str(pool_file),
+                                                                       perturb=None))
     items, _ = plan_work(tasks, evaluation, backend)  # a layout that does not fit a task is skipped there
     assign_keys(items, evaluation)
     instances = sorted({(it.task.name, it.instance.id) for it in items})
+    position = {instance: i for i, instance in enumerate(instances)}  # ~20k items: no list.index per item
     cells: dict[str, dict[int, Any]] = defaultdict(dict)
     for it in items:
-        cells[it.instruction.id][instances.index((it.task.name, it.instance.id))] = it
+        cells[it.instruction.id][position[(it.task.name, it.instance.id)]] = it
     # only layouts that render every instance compete: an unfit one would look like the worst
     fitting = [i for i, f in enumerate(pool) if len(cells[f"format/{f.id}"]) == len(instances)]
     pool = [pool[i] for i in fitting]
