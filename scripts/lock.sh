@@ -10,7 +10,7 @@ trap 'rm -rf "$tools"' EXIT
 "$PY" -m venv "$tools"
 "$tools/bin/python" -m pip install --disable-pip-version-check -q pip-tools==7.6.2
 "$tools/bin/pip-compile" --quiet --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links \
-  --extra test --extra embeddings --extra bench --extra ray --constraint requirements/torch.txt \
+  --extra test --extra embeddings --extra bench --extra ray --extra api --extra trackers --constraint requirements/torch.txt \
   --output-file requirements/lock.txt pyproject.toml
 # The lock pins torch's version, not its build: setup installs the CPU build first, and
 # `torch==X` is satisfied by `X+cpu` (PEP 440 ignores local labels), so the lock never
