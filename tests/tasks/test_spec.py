@@ -82,8 +82,8 @@ def test_superni_with_split_file(tmp_path):
 
 
 def test_errors(tmp_path):
-    with pytest.raises(HeedfulError, match=r"unknown task spec 'hf:glue'.*superni:PATH.*jsonl:PATH"):
-        load_tasks("hf:glue")
+    with pytest.raises(HeedfulError, match=r"unknown task spec 'glue:sst2'.*superni:PATH.*jsonl:PATH"):
+        load_tasks("glue:sst2")
     with pytest.raises(HeedfulError, match="unknown task spec 'winowhy'"):
         load_tasks("winowhy")
     with pytest.raises(HeedfulError, match="nothing after 'jsonl:'"):

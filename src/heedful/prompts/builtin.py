@@ -13,6 +13,9 @@ the same renderer, demonstrations and perturbations as every collected instructi
 * MMLU: the prompt of Hendrycks et al. as lm-evaluation-harness writes it
   (``The following are multiple choice questions (with answers) about SUBJECT.\\n\\n``,
   the stripped question, ``\\nA. ...`` for each option, ``\\nAnswer:``), answered by letter.
+* lm-evaluation-harness tasks: lm-eval's zero-shot context, ``description`` + the input
+  (``doc_to_text``) + ``target_delimiter``; the answer is the option text, whose join
+  reproduces lm-eval's continuation (see ``heedful.tasks.lmeval``).
 * Any other task: its definition, a blank line, then the input (just the input when the
   task has no definition).
 """
@@ -42,6 +45,8 @@ def designer_instruction(task: Task) -> Instruction:
         return _superni(task)
     if task.source == "mmlu":
         return _mmlu(task)
+    if task.source == "lmeval":
+        return _lmeval(task)
     return _definition(task)
 
 
@@ -162,6 +167,12 @@ def _mmlu(task: Task) -> Instruction:
         options=OptionsSpec(field="options", item="\n{letter}. {text}"),
         answer="letter",
     )
+
+
+def _lmeval(task: Task) -> Instruction:
+    description = escape_braces(str(task.metadata.get("description") or ""))
+    delimiter = escape_braces(str(task.metadata.get("target_delimiter", " ")))
+    return _make(task, description + "{input}" + delimiter, "lmeval", answer="text")
 
 
 def _definition(task: Task) -> Instruction:

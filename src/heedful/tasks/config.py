@@ -12,7 +12,10 @@ class DataConfig:
 
     tasks: str = "bigbench:bbl-mc"
     """Task spec: bigbench:NAME[,NAME][@ROOT] (suites bbl, bbl-sun14, bbl-mc), superni:PATH[@SPLITFILE],
-    mmlu:PATH[@DEVPATH], jsonl:PATH; join several with '+'."""
+    mmlu:PATH[@DEVPATH], jsonl:PATH, lmeval:NAME[,NAME][@INCLUDE_PATH] (lm-evaluation-harness multiple-choice
+    tasks or groups, zero-shot), hf:SOURCE[:CONFIG][@SPLIT][#CARD] (a Hugging Face dataset id, save_to_disk
+    folder or Parquet/JSON/CSV file, mapped by a task card; built-in: cais/mmlu, hails/bigbench,
+    Muennighoff/natural-instructions); join several with '+'."""
     split: Literal["train", "val", "test"] = "test"
     """Split the instances come from."""
     limit: int | None = None

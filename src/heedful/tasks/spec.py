@@ -9,6 +9,10 @@ A spec is ``SCHEME:WHAT``; several specs are joined with ``+`` or given as a lis
   installed ``bigbench`` package or a checkout at ``ROOT``.
 * ``mmlu:PATH`` / ``mmlu:PATH@DEVPATH`` — MMLU subject CSVs, optionally with dev rows.
 * ``jsonl:PATH`` — your own tasks (docs/task-jsonl.md).
+* ``hf:SOURCE[:CONFIG][@SPLIT][#CARD]`` — a Hugging Face dataset (hub id, ``save_to_disk``
+  folder, Parquet/JSON/CSV file) mapped to tasks by a task card (``heedful.tasks.hub``).
+* ``lmeval:NAMES`` / ``lmeval:NAMES@INCLUDE_PATH`` — comma-separated lm-evaluation-harness
+  multiple-choice tasks, groups or tags, optionally with task YAMLs from ``INCLUDE_PATH``.
 
 The last ``@`` separates the optional second path, so a path itself must not contain
 ``@`` when the second part is given.
@@ -22,13 +26,18 @@ from collections.abc import Sequence
 from heedful.errors import HeedfulError
 from heedful.tasks.bigbench import SUITES, load_bigbench, load_bigbench_suite
 from heedful.tasks.config import DataConfig
+from heedful.tasks.hub import load_hub
 from heedful.tasks.jsonl import load_jsonl_tasks
+from heedful.tasks.lmeval import load_lmeval
 from heedful.tasks.mmlu import load_mmlu
 from heedful.tasks.superni import load_superni
 from heedful.tasks.types import Task, TaskType
 
-SCHEMES: tuple[str, ...] = ("superni", "bigbench", "mmlu", "jsonl")
-_USAGE = "superni:PATH[@SPLITFILE], bigbench:NAME[,NAME...][@ROOT], mmlu:PATH[@DEVPATH], jsonl:PATH"
+SCHEMES: tuple[str, ...] = ("superni", "bigbench", "mmlu", "jsonl", "lmeval", "hf")
+_USAGE = (
+    "superni:PATH[@SPLITFILE], bigbench:NAME[,NAME...][@ROOT], mmlu:PATH[@DEVPATH], jsonl:PATH, "
+    "lmeval:NAME[,NAME...][@INCLUDE_PATH], hf:SOURCE[:CONFIG][@SPLIT][#CARD]"
+)
 
 
 def _split_at(rest: str) -> tuple[str, str | None]:
@@ -73,6 +82,14 @@ def _load_one(spec: str, seed: int, shuffle_options: bool) -> list[Task]:
     if scheme == "mmlu":
         path, dev_path = _split_at(rest)
         return load_mmlu(path, dev_path)
+    if scheme == "lmeval":
+        names_part, include_path = _split_at(rest)
+        names = [n.strip() for n in names_part.split(",") if n.strip()]
+        if not names:
+            raise HeedfulError(f"task spec '{spec}': no task name")
+        return load_lmeval(names, include_path)
+    if scheme == "hf":
+        return load_hub(rest)
 
     return load_jsonl_tasks(rest)
 
