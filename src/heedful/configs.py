@@ -105,7 +105,8 @@ def one_line(message: str) -> str:
     expected = [line[2:] for line in rest if line.startswith("- Expected") and "NoneType" not in line]
     given = next((line.split(":", 1)[1].strip() for line in rest if line.startswith("Given value:")), None)
     if expected:
-        detail = " or ".join(expected) + (f", got {given!r}" if given is not None else "")
+        named = given is not None and not any("Got value" in line for line in expected)  # a list's item names it
+        detail = " or ".join(expected) + (f", got {given!r}" if named else "")
     else:
         detail = rest[0] if rest else "invalid value"
     return f"--{match[1]}: {_plain(detail)}"

@@ -68,6 +68,11 @@ class RunDir:
         return self.path / "train_config.json"
 
     @property
+    def logs(self) -> Path:
+        """``heedful train --loop.log_with``: the experiment trackers' files (unless --loop.log_dir)."""
+        return self.path / "logs"
+
+    @property
     def unit(self) -> Path:
         """A finished training unit's marker, naming its final evaluation."""
         return self.path / "unit.json"

@@ -22,6 +22,7 @@ TYPER_COMMANDS: list[tuple[str, str, str]] = [
     ("metrics", "heedful.commands.metrics", "metrics"),
     ("summarize", "heedful.commands.summarize", "summarize_command"),
     ("report", "heedful.commands.report", "report_command"),
+    ("export", "heedful.commands.export", "export_command"),
 ]
 
 

@@ -172,39 +172,68 @@ def _read_outputs(unit: ReportUnit, folder: Path) -> None:
 
 # the exported data of a report -------------------------------------------------------------
 
+TABLE_FORMATS: tuple[str, ...] = ("parquet", "csv")
+
+
 def export_units(units: list[ReportUnit], out: Path) -> None:
-    """``OUT/data``: units.json, every record as Parquet (flat columns plus the record as JSON).
+    """``OUT/data``: units.json, every record as Parquet (:func:`records_table`).
 
     Representation vectors stay in their run folders (576 floats a prompt: 13 MB for the
     sun-alignment study); a unit's t-SNE coordinates travel in units.json instead.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     from heedful.io import write_json_atomic
 
     (out / "data").mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / EXPORT_UNITS, [u.meta() for u in units])
+    write_table(records_table(units), out / EXPORT_RECORDS)
+
+
+def records_table(units: list[ReportUnit]) -> Any:
+    """Every record of ``units``, one row each: flat columns (its unit and model first) plus the record as JSON.
+
+    A pyarrow table (``heedful report``'s ``data/records.parquet`` and ``heedful export``'s records).
+    """
+    import pyarrow as pa
+
     rows = [
-        {"unit": u.id, "task": r.task, "category": r.category, "task_type": r.task_type,
+        {"unit": u.id, "model": u.model, "task": r.task, "category": r.category, "task_type": r.task_type,
          "instruction_id": r.instruction_id, "instruction_kind": r.instruction_kind,
          "instruction_collection": r.instruction_collection, "instance_id": r.instance_id, "metric": r.metric,
          "score": r.score, "exact_match": r.exact_match, "rouge_l": r.rouge_l, "prediction": r.prediction,
          "record": json.dumps(r.to_dict(), ensure_ascii=False)}
         for u in units for r in u.records
     ]
-    table = pa.Table.from_pylist(rows, schema=_RECORD_SCHEMA(pa))
-    tmp = out / (EXPORT_RECORDS + ".tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    tmp.replace(out / EXPORT_RECORDS)
+    return pa.Table.from_pylist(rows, schema=_RECORD_SCHEMA(pa))
 
 
 def _RECORD_SCHEMA(pa: Any) -> Any:  # noqa: N802 - a schema built lazily (pyarrow loads on use)
     text, number = pa.string(), pa.float64()
-    return pa.schema([("unit", text), ("task", text), ("category", text), ("task_type", text),
+    return pa.schema([("unit", text), ("model", text), ("task", text), ("category", text), ("task_type", text),
                       ("instruction_id", text), ("instruction_kind", text), ("instruction_collection", text),
                       ("instance_id", text), ("metric", text), ("score", number), ("exact_match", number),
                       ("rouge_l", number), ("prediction", text), ("record", text)])
+
+
+def write_table(table: Any, path: Path, fmt: str = "parquet") -> None:
+    """Write a pyarrow ``table`` to ``path`` as Parquet (zstd) or CSV, atomically (a temporary file, then a rename).
+
+    CSV keeps null and empty text apart: a null is an empty field, empty text is ``""``.
+    """
+    import pyarrow.parquet as pq
+    from pyarrow import csv
+
+    if fmt not in TABLE_FORMATS:
+        raise UserError(f"unknown table format '{fmt}'; expected one of {', '.join(TABLE_FORMATS)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        if fmt == "parquet":
+            pq.write_table(table, tmp, compression="zstd")
+        else:
+            csv.write_csv(table, tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_export(path: Path) -> list[ReportUnit]:

@@ -6,6 +6,7 @@ a config without importing them.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -18,6 +19,10 @@ from heedful.tasks.types import SPLITS
 from heedful.train.methods import METHODS, MethodConfig
 
 SCHEDULES: tuple[str, ...] = ("constant", "linear")
+# Experiment trackers (accelerate's) and the package each needs.
+TRACKERS: dict[str, str] = {"tensorboard": "tensorboard", "mlflow": "mlflow", "wandb": "wandb"}
+# Settings that change where and how a run reports, not what it trains: left out of its id.
+REPORTING: tuple[str, ...] = ("loop.log_with", "loop.log_dir", "loop.log_every")
 
 
 @dataclass
@@ -45,6 +50,11 @@ class LoopConfig:
     ``kl_weight`` is Sun et al. 2023's λ: with instruction groups (one target under a
     reference and paraphrased instructions) the loss is ``(1 - λ)·CE + λ·KL(paraphrase ‖
     reference)``; 0 trains on every prompt with plain cross-entropy.
+
+    ``log_with`` sends the loss, learning rate and tokens/s (every ``log_every`` steps)
+    and every evaluation's scores to experiment trackers through accelerate, from the
+    main process only; they change nothing that is trained, so they are not part of the
+    run's id.
     """
 
     learning_rate: float = 5e-5
@@ -81,6 +91,12 @@ class LoopConfig:
     """Recompute every Nth layer in backward (0 off); None: every 2nd for full fine-tuning, off for PEFT."""
     kl_weight: float = 0.0
     """Sun et al. 2023's lambda: loss (1-lambda) CE + lambda KL(paraphrase || reference) over instruction groups."""
+    log_with: list[Literal["tensorboard", "mlflow", "wandb"]] | None = None
+    """Experiment trackers to log to (tensorboard, mlflow, wandb); None: none."""
+    log_dir: str | None = None
+    """Trackers' folder (None: OUT/logs): TensorBoard's events, MLflow's file store unless MLFLOW_TRACKING_URI is set."""
+    log_every: int = 1
+    """Log the loss (mean since the last log), learning rate and tokens/s every N optimizer steps."""
 
     def validate(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -98,7 +114,13 @@ class LoopConfig:
             raise HeedfulError(f"learning_rate must be positive, got {self.learning_rate}")
         if not 0.0 <= self.kl_weight <= 1.0:
             raise HeedfulError(f"kl_weight must be between 0 and 1, got {self.kl_weight}")
-
+        if self.log_every < 1:
+            raise HeedfulError(f"log_every must be at least 1, got {self.log_every}")
+        for name in self.log_with or []:
+            if name not in TRACKERS:
+                raise HeedfulError(f"unknown tracker '{name}' in log_with; expected one of {', '.join(TRACKERS)}")
+            if importlib.util.find_spec(TRACKERS[name]) is None:
+                raise HeedfulError(f"log_with {name}: {TRACKERS[name]} is not installed; pip install {TRACKERS[name]}")
 
 
 @dataclass
@@ -189,8 +211,9 @@ class TrainConfig:
     def identity(self) -> dict[str, Any]:
         """The settings that change the trained weights and their evaluation: those that differ from
         their defaults (so a later version's new option keeps old run ids), less where the run goes,
-        whether it resumes and the evaluation's batch size."""
-        return {k: v for k, v in non_default(self).items() if k not in ("out", "resume", "eval.batch_size")}
+        whether it resumes, the evaluation's batch size and the trackers it logs to."""
+        skip = ("out", "resume", "eval.batch_size", *REPORTING)
+        return {k: v for k, v in non_default(self).items() if k not in skip}
 
     def validate(self) -> None:
         if not self.data.tasks:

@@ -48,6 +48,7 @@ from heedful.train.checkpoint import checkpoint_name
 from heedful.train.config import TrainConfig
 from heedful.train.data import flatten_groups, tokenize_all
 from heedful.train.methods import apply_method, enable_gradient_checkpointing, is_peft
+from heedful.train.tracking import Tracking, eval_metrics, make_trackers, tracked
 from heedful.train.trainer import make_accelerator, train_loop
 from heedful.train.units import TrainUnit, UnitResult, plan_units, unit_examples, unit_instruction_groups
 
@@ -184,7 +185,8 @@ def run_training(
     Files go to ``config.out``. ``tasks`` overrides loading ``config.data.tasks`` (for
     callers that already hold tasks). With ``config.resume`` re-running the same config
     continues: finished units are skipped, an interrupted one continues from its last
-    checkpoint.
+    checkpoint. With ``config.loop.log_with`` the run is also one run of each experiment
+    tracker (:mod:`heedful.train.tracking`), unless ``accelerator`` is given: it brings its own.
     """
     config.validate()
     out = Path(config.out)
@@ -201,20 +203,27 @@ def run_training(
         "seeds": {"seed": config.seed, "data_order": config.seed, "budget_sample": config.seed},
         "units": [{"name": u.name or "mtl", "tasks": [t.name for t in u.tasks]} for u in units],
     }
-    accelerator = accelerator or make_accelerator(config.loop.mixed_precision, cpu=config.model.device == "cpu")
+    log_dir = Path(config.loop.log_dir) if config.loop.log_dir else RunDir(out).logs
+    if accelerator is None:
+        trackers = make_trackers(config.loop.log_with, run_id, log_dir) if config.loop.log_with else None
+        accelerator = make_accelerator(config.loop.mixed_precision, cpu=config.model.device == "cpu", log_with=trackers)
     if accelerator.is_main_process:
         write_json_atomic(RunDir(out).train_config, provenance)
         with Store(RunDir(out).store) as store:
             store.start_run(run_id, "train", {"config": provenance["config"], "units": provenance["units"]}, provenance["environment"])
 
     results: list[UnitResult] = []
-    for unit in units:
-        unit_dir = out / unit.name if unit.name else out
-        done_file = RunDir(unit_dir).unit
-        if resume and done_file.is_file():
-            results.append(UnitResult(**_load_unit(done_file)))
-            continue
-        results.append(_train_unit(config, unit, unit_dir, out, accelerator, resume, show_progress, on_step))
+    with tracked(accelerator, config.loop.log_with, log_dir, provenance["config"]) as tracking:
+        for unit in units:
+            unit_dir = out / unit.name if unit.name else out
+            done_file = RunDir(unit_dir).unit
+            if resume and done_file.is_file():
+                results.append(UnitResult(**_load_unit(done_file)))
+                continue
+            tracking.start()
+            results.append(
+                _train_unit(config, unit, unit_dir, out, accelerator, resume, show_progress, on_step, tracking)
+            )
     if accelerator.is_main_process:
         with Store(RunDir(out).store) as store:
             store.finish_run(run_id)
@@ -223,9 +232,13 @@ def run_training(
 
 def _train_unit(
     config: TrainConfig, unit: TrainUnit, unit_dir: Path, out: Path, accelerator: Any, resume: bool,
-    show_progress: bool, on_step: Callable[[Any], None] | None,
+    show_progress: bool, on_step: Callable[[Any], None] | None, tracking: Tracking,
 ) -> UnitResult:
-    """Load, train, save and evaluate one unit; its ``unit.json`` marks it done."""
+    """Load, train, save and evaluate one unit; its ``unit.json`` marks it done.
+
+    Its tracker metrics are named ``UNIT/train/...`` and ``UNIT/eval/...`` when it is one
+    model of several (STL), else ``train/...`` and ``eval/...``.
+    """
     model, tokenizer, seq2seq = load_for_training(config, unit)
     groups: list[list[int]] | None = None
     if config.prompts.encoding() is None:
@@ -236,13 +249,17 @@ def _train_unit(
         examples, tokenizer, is_seq2seq=seq2seq, max_source_length=config.data.max_source_length,
         max_target_length=config.data.max_target_length, add_bos=not seq2seq and needs_bos(model.config),
     )
+    prefix = f"{unit.name}/" if unit.name else ""
     step_hook = on_step
     if config.eval.enabled and config.eval.every:
-        step_hook = _periodic_eval(config, unit, model, tokenizer, seq2seq, unit_dir, out, accelerator, on_step)
+        step_hook = _periodic_eval(
+            config, unit, model, tokenizer, seq2seq, unit_dir, out, accelerator, on_step,
+            log=lambda summary, step: tracking.log(eval_metrics(summary, prefix), step),
+        )
     loop = train_loop(
         model, tokenizer, features, config.loop, unit_dir / "checkpoints", is_seq2seq=seq2seq,
         accelerator=accelerator, resume=resume, on_step=step_hook, show_progress=show_progress, groups=groups,
-        seed=config.seed,
+        seed=config.seed, log_prefix=prefix,
     )
     trained = accelerator.unwrap_model(model)
     result = UnitResult(
@@ -260,6 +277,7 @@ def _train_unit(
                 config, unit, trained, tokenizer, unit_dir, show_progress, weights=unit_dir / FINAL
             )
             result.eval_run_id, result.eval_summary = evaluation.run_id, evaluation.summary
+            tracking.log(eval_metrics(evaluation.summary, prefix), loop.state.step)
             if unit_dir != out:  # STL: gather every task's records in the run's store
                 _mirror_eval(RunDir(out).store, RunDir(unit_dir).store, evaluation)
         write_json_atomic(RunDir(unit_dir).unit, _dump_unit(result))
@@ -278,8 +296,10 @@ def _periodic_eval(
     out: Path,
     accelerator: Any,
     then: Callable[[Any], None] | None,
+    *,
+    log: Callable[[dict[str, Any], int], None],
 ) -> Callable[[Any], None]:
-    """An on-step hook evaluating every ``eval.every`` steps into ``unit_dir/eval-step-N``."""
+    """An on-step hook evaluating every ``eval.every`` steps into ``unit_dir/eval-step-N``; ``log`` gets its scores."""
     def hook(state: Any) -> None:
         if state.step % config.eval.every == 0 and accelerator.is_main_process:
             name = checkpoint_name(state.step)
@@ -288,6 +308,7 @@ def _periodic_eval(
                 weights=unit_dir / "checkpoints" / name,
             )
             _mirror_eval(RunDir(out).store, RunDir(unit_dir / f"eval-{name}").store, evaluation)
+            log(evaluation.summary, state.step)
         if then is not None:
             then(state)
 

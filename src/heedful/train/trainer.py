@@ -65,13 +65,19 @@ def lr_factor(step: int, total: int, config: LoopConfig) -> float:
     return 1.0
 
 
-def make_accelerator(mixed_precision: str = "no", cpu: bool | None = None) -> Any:
-    """An ``Accelerator`` for this loop (accumulation is done by the loop itself)."""
+def make_accelerator(mixed_precision: str = "no", cpu: bool | None = None, log_with: Sequence[Any] | None = None) -> Any:
+    """An ``Accelerator`` for this loop (accumulation is done by the loop itself).
+
+    ``log_with``: accelerate trackers (see :mod:`heedful.train.tracking`), started by
+    ``accelerator.init_trackers``; the loop logs to them through ``accelerator.log``.
+    """
     from accelerate import Accelerator
 
     kwargs: dict[str, Any] = {"mixed_precision": mixed_precision}
     if cpu is not None:
         kwargs["cpu"] = cpu
+    if log_with:
+        kwargs["log_with"] = list(log_with)
     return Accelerator(**kwargs)
 
 
@@ -96,6 +102,28 @@ def _reduce_sum(accelerator: Any, value: int, world: int) -> int:
     if world == 1:
         return value
     return int(accelerator.reduce(torch.tensor(value, device=accelerator.device), "sum").item())
+
+
+@dataclass
+class _Meter:
+    """What the loop logs every ``log_every`` steps: loss, learning rate and tokens/s since the last log."""
+
+    prefix: str  # the unit's name and "/" for one model of several (STL), else ""
+    tokens: int = 0  # this process's count at the last log
+    seconds: float = 0.0  # time in optimizer steps since the last log (not checkpoints or evaluations)
+
+    def log(self, run: _Run, state: TrainerState, steps: int) -> None:
+        """Log the last ``steps`` steps. Every process calls it (it sums over them); the main one writes."""
+        loss, tokens = sum(state.losses[-steps:]), float(state.tokens - self.tokens)
+        if run.world > 1:  # each process's loss is its share of the step's mean
+            totals = torch.tensor([loss, tokens], device=run.accelerator.device, dtype=torch.float64)
+            loss, tokens = (float(v) for v in run.accelerator.reduce(totals, "sum"))
+        run.accelerator.log({
+            f"{self.prefix}train/loss": loss / steps,
+            f"{self.prefix}train/learning_rate": run.optimizer.param_groups[0]["lr"],
+            f"{self.prefix}train/tokens_per_s": tokens / self.seconds if self.seconds > 0 else 0.0,
+        }, step=state.step)
+        self.tokens, self.seconds = state.tokens, 0.0
 
 
 @dataclass
@@ -246,21 +274,28 @@ def _run_epochs(
     *,
     advance: Callable[[int], None],
     on_step: StepCallback | None,
+    meter: _Meter | None = None,
 ) -> tuple[Path | None, int]:
     """Step from ``state`` to ``run.total_steps`` or the last epoch's end; returns the newest checkpoint and its step.
 
-    Saves every ``config.save_every`` steps; ``advance`` moves the progress bar.
+    Saves every ``config.save_every`` steps; ``advance`` moves the progress bar; ``meter``
+    logs to the trackers every ``config.log_every`` steps and at the last.
     """
     config = run.config
     while state.step < run.total_steps and state.epoch < config.epochs:
         for window in run.epoch_windows(state.epoch)[state.step_in_epoch :]:
             if state.step >= run.total_steps:
                 break
+            began = time.perf_counter()
             loss = _step(run, window, state, last_checkpoint)
             state.step += 1
             state.step_in_epoch += 1
             state.losses.append(loss)
             advance(1)
+            if meter is not None:
+                meter.seconds += time.perf_counter() - began
+                if state.step % config.log_every == 0 or state.step == run.total_steps:
+                    meter.log(run, state, (state.step - 1) % config.log_every + 1)
             if on_step is not None:
                 on_step(state)
             if config.save_every and state.step % config.save_every == 0:
@@ -287,13 +322,15 @@ def train_loop(
     show_progress: bool = True,
     groups: Sequence[Sequence[int]] | None = None,
     seed: int = 0,
+    log_prefix: str = "",
 ) -> LoopResult:
     """Train ``model`` on ``features``; checkpoints go to ``checkpoint_dir``.
 
     ``groups`` (indices into ``features``, reference first) keep the prompts of one
     instance under several instructions in the same batch: batches then hold
     ``batch_size`` groups, and ``config.kl_weight`` > 0 adds the KL alignment term.
-    ``seed`` fixes the data order.
+    ``seed`` fixes the data order. With ``config.log_with`` the loss, learning rate and
+    tokens/s go to ``accelerator``'s started trackers, named ``{log_prefix}train/...``.
 
     With ``resume`` a run continues from the newest checkpoint in ``checkpoint_dir``
     (weights, optimizer, RNG and data position), so a killed run ends with the same
@@ -314,7 +351,10 @@ def train_loop(
     show_bar = show_progress and accelerator.is_main_process
     with progress_bar("training", total=run.total_steps, enabled=show_bar) as advance:
         advance(state.step)
-        last_checkpoint, saved_at = _run_epochs(run, state, last_checkpoint, saved_at, advance=advance, on_step=on_step)
+        meter = _Meter(log_prefix, tokens=state.tokens) if config.log_with else None
+        last_checkpoint, saved_at = _run_epochs(
+            run, state, last_checkpoint, saved_at, advance=advance, on_step=on_step, meter=meter
+        )
     if saved_at != state.step or last_checkpoint is None:
         last_checkpoint = run.save(state)
     return LoopResult(state, last_checkpoint, time.perf_counter() - started, resumed_from)
