@@ -123,7 +123,9 @@ def plan_work(tasks: Sequence[Task], config: EvalConfig, backend: Backend) -> tu
     """:func:`build_work` for ``config``'s instructions, chat-wrapped for ``backend`` if asked."""
     prompts = config.prompts
     sources = InstructionSources.parse(prompts.instructions, kinds=prompts.kinds, collections=prompts.collections)
-    return build_work(tasks, sources, config, chat_wrap=chat_wrapper(backend) if config.model.chat else None)
+    # A model behind a chat API has its template applied by the server, not here.
+    wrap = config.model.chat and not getattr(backend, "chat_on_server", False)
+    return build_work(tasks, sources, config, chat_wrap=chat_wrapper(backend) if wrap else None)
 
 
 def assign_keys(items: Sequence[WorkItem], config: EvalConfig) -> None:

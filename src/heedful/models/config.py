@@ -5,13 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+API_PREFIX = "openai:"  # model.name of a model behind an OpenAI-compatible API
+
 
 @dataclass
 class ModelConfig:
     """The model and how it runs."""
 
     name: str = "smollm2-135m-instruct"
-    """Model alias, hub id, local directory or .gguf file."""
+    """Model alias, hub id, local directory or .gguf file; openai:MODEL for a model behind an OpenAI-compatible API."""
+    base_url: str | None = None
+    """Server of an openai:MODEL, e.g. http://localhost:8000/v1 (default $OPENAI_BASE_URL, else OpenAI's); key from
+    $OPENAI_API_KEY, else a dummy; scoring.batch_size requests run at once."""
     adapter: str | None = None
     """PEFT adapter directory applied on top of the model."""
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
@@ -19,16 +24,26 @@ class ModelConfig:
     device: str = "cpu"
     """cpu, cuda or cuda:N."""
     chat: bool = False
-    """Wrap prompts in the model's chat template."""
+    """Wrap prompts in the model's chat template (an openai:MODEL: ask its chat completions endpoint)."""
     truncation: Literal["left", "error"] = "left"
     """A prompt longer than the context: truncate its left end (counted) or stop with an error."""
 
     def identity(self) -> dict[str, Any]:
-        """What a cached model output depends on (the device type, not its index; chat changes the prompt)."""
-        return {
+        """What a cached model output depends on (the device type, not its index; chat changes the prompt).
+
+        An API model's outputs also depend on its server, and on chat, which picks the
+        endpoint rather than changing the prompt text. Added only when set, so the keys of
+        local models' cached outputs stay as they were.
+        """
+        ident: dict[str, Any] = {
             "model": self.name,
             "adapter": self.adapter,
             "dtype": self.dtype,
             "device": self.device.split(":")[0],
             "truncation": self.truncation,
         }
+        if self.base_url is not None:
+            ident["base_url"] = self.base_url
+        if self.name.startswith(API_PREFIX):
+            ident["chat"] = self.chat
+        return ident

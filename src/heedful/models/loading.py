@@ -12,10 +12,11 @@ import torch
 
 from heedful.errors import HeedfulError
 from heedful.io import read_json_object
-from heedful.models.config import ModelConfig
+from heedful.models.config import API_PREFIX, ModelConfig
 from heedful.models.encoding import needs_bos
 from heedful.models.hf_causal import CausalBackend
 from heedful.models.hf_seq2seq import Seq2SeqBackend
+from heedful.models.openai_api import OpenAIBackend, api_model
 from heedful.models.registry import get_alias, list_aliases
 from heedful.progress import transformers_bars_off
 from heedful.rundir import RunDir
@@ -137,6 +138,10 @@ def load_model(
     """
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
+    if name_or_path.startswith(API_PREFIX):  # load_configured serves these; here the weights were asked for
+        raise HeedfulError(
+            f"{name_or_path} runs behind an API: it has no weights to load here (training needs a local model)"
+        )
     torch_dtype = parse_dtype(dtype)
     dev = parse_device(device)
     set_threads(threads)
@@ -184,12 +189,19 @@ def trained_model(run: str | Path, unit: str = "") -> tuple[str, str | None]:
     raise HeedfulError(f"{run}: no finished model for '{unit or 'mtl'}' (looked in {FINAL}/)")
 
 
-def load_configured(model: ModelConfig, **kwargs: Any) -> CausalBackend | Seq2SeqBackend:
+def load_configured(model: ModelConfig, **kwargs: Any) -> CausalBackend | Seq2SeqBackend | OpenAIBackend:
     """:func:`load_model` for a command config's ``model`` section.
 
     ``model.name`` may also be a finished ``heedful train`` run folder (MTL): its trained
-    model, with its adapter if it trained one.
+    model, with its adapter if it trained one; or ``openai:MODEL`` at ``model.base_url``.
     """
+    remote = api_model(model.name)
+    if remote is not None:
+        if model.adapter is not None:
+            raise HeedfulError(f"model.adapter: {model.name} runs behind an API; an adapter applies to local weights")
+        return OpenAIBackend(remote, base_url=model.base_url, chat=model.chat)
+    if model.base_url is not None:
+        raise HeedfulError(f"model.base_url is for a model behind an API: name it {API_PREFIX}MODEL, not {model.name}")
     name, adapter = model.name, model.adapter
     if adapter is None and RunDir(Path(name)).train_config.is_file():
         name, adapter = trained_model(name)
