@@ -40,7 +40,8 @@ Spec = Annotated[
     str,
     typer.Argument(
         help="Task spec: bigbench:NAME[,NAME][@ROOT] (suites bbl, bbl-sun14, bbl-mc), "
-        "superni:PATH[@SPLITFILE], mmlu:PATH[@DEVPATH], jsonl:PATH; join several with '+'.",
+        "superni:PATH[@SPLITFILE], mmlu:PATH[@DEVPATH], jsonl:PATH, lmeval:NAME[,NAME][@INCLUDE_PATH], "
+        "hf:SOURCE[:CONFIG][@SPLIT][#CARD]; join several with '+'.",
         show_default=False,
     ),
 ]

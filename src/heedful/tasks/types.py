@@ -68,7 +68,7 @@ class Task:
     """A benchmark task: its instruction material, label space and instances.
 
     ``metric`` is the task's preferred metric: ``accuracy``, ``exact_match`` or ``rougeL``.
-    ``source`` names the loader (``superni``, ``bigbench``, ``mmlu``, ``jsonl``).
+    ``source`` names the loader (``superni``, ``bigbench``, ``mmlu``, ``jsonl``, ``lmeval``; an ``hf:`` card sets its own).
     """
 
     name: str
