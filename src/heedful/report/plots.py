@@ -73,7 +73,11 @@ def grouped_bars(
     """Bars per (group, series) with 95% CI whiskers; ``values[(group, series)] = (mean, low, high)``; baselines as lines."""
     scale = 100 if percent else 1
     width = 0.8 / max(1, len(series))
-    fig, ax = plt.subplots(figsize=(min(11.0, max(5.0, 0.9 + len(groups) * (0.35 + 0.22 * len(series)))), 3.6))
+    # About 0.1 in per character of a 10 pt label: a group is as wide as its longest word, and labels wrap
+    # to the group's width, so neighbours never touch.
+    longest_word = max((len(word) for g in groups for word in str(g).split()), default=0)
+    group_inches = max(0.35 + 0.22 * len(series), 0.1 * longest_word + 0.15)
+    fig, ax = plt.subplots(figsize=(min(11.0, max(5.0, 0.9 + len(groups) * group_inches)), 3.6))
     x = np.arange(len(groups))
     for i, name in enumerate(series):
         cells = np.array([values.get((g, name), (np.nan,) * 3) for g in groups], dtype=float) * scale
@@ -83,7 +87,8 @@ def grouped_bars(
     for j, (name, value) in enumerate(baselines):
         colour, style = BASELINE_STYLES[j % len(BASELINE_STYLES)]
         ax.axhline(value * scale, color=colour, linestyle=style, linewidth=1.2, label=name)
-    ax.set_xticks(x, [wrap(g) for g in groups], rotation=0 if len(groups) <= 6 else 30,
+    chars = max(8, int(group_inches / 0.1))
+    ax.set_xticks(x, [wrap(g, chars) for g in groups], rotation=0 if len(groups) <= 6 else 30,
                   ha="center" if len(groups) <= 6 else "right")
     ax.set_ylabel(ylabel)
     ax.set_title(title)

@@ -171,6 +171,8 @@ def axes(units: Sequence[ReportUnit], settings: Settings) -> list[Section]:
             by_name[_name(unit)].append(unit)
     for name, group in by_name.items():
         for axis in group[0].axes:
+            if any(isinstance(u.axes.get(axis), bool) for u in group):
+                continue  # a switch (e.g. label_options: the scoring mode) is no axis to draw a line over
             values = list(dict.fromkeys(str(u.axes.get(axis)) for u in group))
             others = {json.dumps({k: v for k, v in u.axes.items() if k != axis}, sort_keys=True) for u in group}
             if len(values) < 2 or len(others) != 1:
@@ -537,6 +539,14 @@ def _category_figures(points: list[dict[str, Any]], settings: Settings) -> list[
 ALTERATION_NAMES = {"designer": "original", "simplified": "simplified", "delusive": "delusive", "none": "none"}
 
 
+def _alteration_arm(label: str) -> str:
+    """``untuned``, or the method and the training prompts: ``LoRA: original``, ``LoRA: delusive``..."""
+    if label == "before":
+        return "untuned"
+    method, _, prompts = label.partition(", ")
+    return f"{method}: {prompts or 'original'}"
+
+
 def alterations(units: Sequence[ReportUnit], settings: Settings) -> list[Section]:
     """Per scoring mode: each model's score under each alteration, with the random-guess and majority lines."""
     trained = _trained_by_folder(units)
@@ -549,8 +559,7 @@ def alterations(units: Sequence[ReportUnit], settings: Settings) -> list[Section
     for mode, group in by_mode.items():
         rows, per_task = [], []
         for unit in group:
-            arm = arm_label(trained_from(unit, trained))
-            arm = "untuned" if arm == "before" else f"tuned: {arm}"
+            arm = _alteration_arm(arm_label(trained_from(unit, trained)))
             for r in _kind_rows(unit, settings):
                 kind = ALTERATION_NAMES.get(r["kind"], r["kind"])
                 target = rows if r["tasks"] == OVERALL else per_task
@@ -566,7 +575,8 @@ def alterations(units: Sequence[ReportUnit], settings: Settings) -> list[Section
                        key=lambda k: (list(ALTERATION_NAMES.values()).index(k) if k in ALTERATION_NAMES.values() else 9, k))
         figures.append(Figure(
             name=f"alterations-{_slug(mode)}", title=f"Exact match per instruction alteration ({mode})",
-            caption=("Mean exact match over tasks of each model (untuned, or tuned on the named training prompts) "
+            caption=("Mean exact match over tasks of each model (untuned, or tuned by the named method on the named "
+                     "training prompts) "
                      "under each alteration of the evaluation instruction (Kung & Peng 2023), 95% bootstrap CI over "
                      "instances stratified by task. Lines: the random guess over the label space (expected) and the "
                      "train split's majority label, on the same instances."),
