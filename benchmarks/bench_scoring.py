@@ -3,13 +3,21 @@
 Both score the same BIG-bench Lite items (a seeded sample across the multiple-choice
 tasks, each rendered with its task's designer instruction) with the same plain SmolLM2
 checkpoint. heedful encodes each prompt once and shares its key/value cache among the
-options; lm-eval reads the prompt again for every option (except one-token options,
+options (and runs a prefix that several prompts share once); lm-eval reads the prompt again for every option (except one-token options,
 whose identical inputs its logits cache merges). Per-option log-likelihoods and
 predictions are compared, and heedful's time is set against a compute limit: the
 matmul time of the model's own linear shapes over the tokens that must be read.
 
     python benchmarks/bench_scoring.py --items 200 --runs 3 --dtype float32 --threads 2
     python benchmarks/bench_scoring.py --items 200 --runs 3 --dtype bfloat16 --threads 2
+    python benchmarks/bench_scoring.py --workload robustness --runs 3 --dtype float32 --threads 2
+
+``--workload robustness`` scores what a robustness study scores instead: the same
+instances under many phrasings (``--phrasings`` of ``designer,heedful`` × ``--instances``
+× ``--tasks`` BIG-bench Lite tasks), whose prompts share each phrasing's instruction.
+heedful runs that shared prefix once per phrasing (and batch); the token counts printed are
+lm-eval's, heedful's before sharing and after, and the compute limit counts the tokens
+after sharing. Its results go to benchmarks/results/scoring-robustness.json.
 
 In bfloat16 heedful runs in bf16 and lm-eval twice: float32 (the reference for log-
 likelihoods, predictions and the speed target) and bfloat16. The lm-eval warm-up goes
@@ -23,6 +31,7 @@ under the dtype's key. Run on an otherwise idle machine.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -41,10 +50,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "scoring.json"
+ROBUSTNESS_RESULTS = ROOT / "benchmarks" / "results" / "scoring-robustness.json"
 MODEL = "smollm2-135m-instruct"
 LM_EVAL_TASK = "heedful_bench_bbl_mc"
 LM_HEAD_ROWS = 256
 TARGETS = {"float32": 2.5, "bfloat16": 5.0}  # minimum items/s ratio over lm-eval float32
+ROBUSTNESS_TARGET = 6.0  # minimum items/s ratio over lm-eval float32 on the robustness workload
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,7 @@ class Item:
     context: str
     continuations: tuple[str, ...]
     gold: int
+    phrasing: str = ""  # the instruction's id (robustness workload)
 
 
 # --------------------------------------------------------------------------- items
@@ -97,6 +109,58 @@ def build_items(n: int, *, seed: int = 0, suite: str = "bbl-mc") -> list[Item]:
     if len(pool) < n:
         raise SystemExit(f"only {len(pool)} items could be rendered from bigbench:{suite}, asked for {n}")
     return pool[:n]
+
+
+def build_robustness_items(
+    *, phrasings: int = 10, instances: int = 20, tasks: int = 10, seed: int = 0, suite: str = "bbl-mc"
+) -> list[Item]:
+    """``phrasings`` × ``instances`` × ``tasks`` items, as a robustness study scores them.
+
+    ``tasks`` BIG-bench Lite tasks drawn with ``seed`` (one subtask each, the first with
+    enough instances); in each, the first ``phrasings`` of ``designer,heedful`` (the
+    designer's instruction, then heedful's built-in phrasings) and ``instances`` randomly
+    chosen instances that every one of them renders. Item-major by task, then phrasing,
+    then instance, as heedful's runner orders its work.
+    """
+    from heedful.errors import HeedfulError
+    from heedful.prompts.demos import continuation_strings
+    from heedful.prompts.render import render_instruction
+    from heedful.prompts.sources import InstructionSources, base_task_name
+    from heedful.tasks.spec import load_tasks
+
+    rng = random.Random(seed)
+    sources = InstructionSources.parse("designer,heedful")
+    by_base: dict[str, list[Any]] = {}
+    for task in load_tasks(f"bigbench:{suite}", seed=seed):
+        by_base.setdefault(base_task_name(task), []).append(task)
+    bases = sorted(by_base)
+    rng.shuffle(bases)
+    out: list[Item] = []
+    for base in bases:
+        for task in by_base[base]:
+            chosen = sources.for_task(task)[:phrasings]
+            candidates = [inst for inst in task.instances if inst.options]
+            rng.shuffle(candidates)
+            rendered: list[list[Item]] = []
+            for inst in candidates:
+                try:
+                    exs = [render_instruction(instruction, task, inst) for instruction in chosen]
+                except HeedfulError:
+                    continue  # a phrasing does not fit this instance
+                if any(not ex.choices or ex.gold is None for ex in exs):
+                    continue
+                rendered.append([
+                    Item(task.name, inst.id, ex.prompt, continuation_strings(ex.prompt, ex.choices), ex.gold, i.id)
+                    for i, ex in zip(chosen, exs)
+                ])
+                if len(rendered) == instances:
+                    break
+            if len(chosen) == phrasings and len(rendered) == instances:
+                out.extend(row[p] for p in range(phrasings) for row in rendered)
+                break
+        if len(out) == phrasings * instances * tasks:
+            return out
+    raise SystemExit(f"bigbench:{suite}: fewer than {tasks} tasks with {phrasings} phrasings and {instances} instances")
 
 
 # ------------------------------------------------------------------- lm-eval task
@@ -241,6 +305,22 @@ def count_tokens(encoder: Any, items: Sequence[Item]) -> dict[str, int]:
     }
 
 
+def scoring_tokens(backend: Any, score: Callable[[], Any]) -> dict[str, int]:
+    """Tokens heedful's backend runs while ``score()`` runs, from its counters (``backend.tokens``).
+
+    ``heedful_before_sharing``: each prompt once plus every option's tokens after its
+    first (each prompt's cache shared by its options, as before prefixes were shared);
+    ``heedful_after_sharing``: the same with the prefixes that prompts share run once.
+    """
+    before = dataclasses.asdict(backend.tokens)
+    score()
+    spent = {k: v - before[k] for k, v in dataclasses.asdict(backend.tokens).items()}
+    return {
+        "heedful_before_sharing": spent["prompt"] + spent["tails"],
+        "heedful_after_sharing": spent["prompt_run"] + spent["tails"],
+    }
+
+
 # -------------------------------------------------------------------- compute limit
 def linear_shapes(config: Any) -> dict[str, tuple[int, int, int]]:
     """``name -> (in_features, out_features, count)`` of a llama-style model's matmuls per token."""
@@ -327,11 +407,14 @@ def timed_runs(fn: Callable[[], Any], runs: int) -> tuple[list[float], Any]:
     return times, result
 
 
-def heedful_logliks(backend: Any, items: Sequence[Item], batch_size: int) -> list[list[float]]:
+def heedful_logliks(
+    backend: Any, items: Sequence[Item], batch_size: int, memory_budget_mb: float | None = None
+) -> list[list[float]]:
     from heedful.models import ChoiceRequest
 
     requests = [ChoiceRequest(item.context, item.continuations) for item in items]
-    return [list(s.logliks) for s in backend.loglikelihoods(requests, batch_size=batch_size)]
+    scores = backend.loglikelihoods(requests, batch_size=batch_size, memory_budget_mb=memory_budget_mb)
+    return [list(s.logliks) for s in scores]
 
 
 def lm_eval_logliks(lm: Any, items: Sequence[Item]) -> list[list[float]]:
@@ -360,7 +443,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from heedful.provenance import environment
 
     torch.set_num_threads(args.threads)
-    items = build_items(args.items, seed=args.seed, suite=args.suite)
+    robustness = args.workload == "robustness"
+    if robustness:
+        shape = {"phrasings": args.phrasings, "instances": args.instances, "tasks": args.tasks}
+        items = build_robustness_items(**shape, seed=args.seed, suite=args.suite)
+    else:
+        items = build_items(args.items, seed=args.seed, suite=args.suite)
     model_dir = str(get_alias(MODEL).resolve())  # the plain cached copy both sides load
     backend = load_model(model_dir, dtype=args.dtype, threads=args.threads)
     tokens = count_tokens(backend.encoder, items)
@@ -369,8 +457,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     lm_dtypes = ["float32"] if args.dtype == "float32" or not args.lm_eval_same_dtype else ["float32", args.dtype]
     lms = {d: load_lm_eval(model_dir, d, args.lm_eval_batch_size) for d in lm_dtypes}
 
-    # Warm-ups: heedful once; each lm-eval model once through simple_evaluate + the local task.
-    heedful_logliks(backend, items, args.batch_size)
+    # Warm-ups: heedful once (counting the tokens it runs); each lm-eval model once through
+    # simple_evaluate + the local task.
+    tokens |= scoring_tokens(backend, lambda: heedful_logliks(backend, items, args.batch_size, args.memory_budget_mb))
+    print(f"heedful runs {tokens['heedful_before_sharing']} tokens, {tokens['heedful_after_sharing']} with prefixes shared")
     lm_ref: dict[str, list[list[float]]] = {}
     task_check: dict[str, Any] = {}
     for d, lm in lms.items():
@@ -384,7 +474,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ours: list[list[float]] = []
     lm_last: dict[str, list[list[float]]] = {}
     for r in range(args.runs):
-        t, ours = timed_runs(lambda: heedful_logliks(backend, items, args.batch_size), 1)
+        t, ours = timed_runs(lambda: heedful_logliks(backend, items, args.batch_size, args.memory_budget_mb), 1)
         times["heedful"] += t
         for d, lm in lms.items():
             t, lm_last[d] = timed_runs(lambda lm=lm: lm_eval_logliks(lm, items), 1)
@@ -400,12 +490,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         agreement["lm_eval_bfloat16_vs_lm_eval_float32"] = compare(lm_last["bfloat16"], lm_last["float32"])
 
     rows = args.batch_size * max(1, round(tokens["context"] / len(items)))
-    limit = compute_limit(backend.config, tokens, parse_dtype(args.dtype), rows)
+    # On the robustness workload the limit counts the tokens left after prefix sharing.
+    limit_tokens = tokens | {"unique": tokens["heedful_after_sharing"]} if robustness else tokens
+    limit = compute_limit(backend.config, limit_tokens, parse_dtype(args.dtype), rows)
+    limit["tokens"] = "heedful_after_sharing" if robustness else "unique"
     limit["heedful_over_limit"] = speed["heedful"]["median_s"] / limit["limit_s"]
 
     fp32_ratio = ratios[f"heedful_{args.dtype}_vs_lm_eval_float32"]
     fp32_agree = agreement["vs_lm_eval_float32"]
-    if args.dtype == "float32":
+    if robustness:
+        met = fp32_ratio >= ROBUSTNESS_TARGET and fp32_agree["max_abs_diff"] <= 1e-3 and fp32_agree["agreement"] == 1.0
+        target = "items/s >= 6x lm-eval float32, |dloglik| <= 1e-3, same predictions (heedful / limit <= 1.3 reported)"
+    elif args.dtype == "float32":
         met = fp32_ratio >= TARGETS["float32"] and fp32_agree["max_abs_diff"] <= 1e-3 and fp32_agree["agreement"] == 1.0
         target = "items/s >= 2.5x lm-eval float32, |dloglik| <= 1e-3, same predictions"
     else:
@@ -418,12 +514,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "model_dir": model_dir,
             "dtype": args.dtype,
             "lm_eval_dtypes": lm_dtypes,
+            "workload": args.workload,
+            **(shape if robustness else {}),
             "items": len(items),
             "suite": args.suite,
             "runs": args.runs,
             "warmup_runs": 1,
             "threads": args.threads,
             "batch_size": args.batch_size,
+            "memory_budget_mb": args.memory_budget_mb,
             "lm_eval_batch_size": args.lm_eval_batch_size,
             "lm_eval_timing": "HFLM.loglikelihood on the items' (context, continuation) Instances",
         },
@@ -461,7 +560,7 @@ def _task_counts(items: Sequence[Item]) -> dict[str, int]:
 def print_summary(result: dict[str, Any]) -> None:
     """A plain-text table of the headline numbers."""
     cfg, speed = result["config"], result["speed"]
-    print(f"\n{cfg['items']} items, dtype {cfg['dtype']}, {cfg['threads']} threads, median of {cfg['runs']} runs")
+    print(f"\n{cfg['workload']} workload: {cfg['items']} items, dtype {cfg['dtype']}, {cfg['threads']} threads, median of {cfg['runs']} runs")
     print(f"{'system':<22}{'median s':>10}{'items/s':>10}")
     for name, s in speed.items():
         label = f"heedful {cfg['dtype']}" if name == "heedful" else name.replace("lm_eval_", "lm-eval ")
@@ -473,7 +572,12 @@ def print_summary(result: dict[str, Any]) -> None:
     t, lim = result["tokens"], result["compute_limit"]
     print(f"tokens: unique {t['unique']}, lm-eval reads {t['lm_eval']} ({t['lm_eval'] / t['unique']:.2f}x)")
     print(
-        f"compute limit {lim['limit_s']:.2f}s at {lim['effective_gflops_per_s']:.1f} GFLOP/s; "
+        f"tokens heedful runs: {t['heedful_before_sharing']} before sharing prefixes, {t['heedful_after_sharing']} after "
+        f"(lm-eval reads {t['lm_eval'] / t['heedful_after_sharing']:.2f}x as many)"
+    )
+    print(
+        f"compute limit ({lim.get('tokens', 'unique')} tokens) {lim['limit_s']:.2f}s at "
+        f"{lim['effective_gflops_per_s']:.1f} GFLOP/s; "
         f"heedful / limit = {lim['heedful_over_limit']:.2f}"
     )
     print(f"target ({result['target']['description']}): {'met' if result['target']['met'] else 'NOT met'}")
@@ -494,11 +598,23 @@ def write_result(result: dict[str, Any], path: Path) -> None:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--items", type=int, default=200, help="number of BIG-bench Lite items")
+    p.add_argument(
+        "--workload",
+        choices=("bbl", "robustness"),
+        default="bbl",
+        help="bbl: --items BIG-bench Lite items; robustness: --phrasings x --instances x --tasks",
+    )
+    p.add_argument("--items", type=int, default=200, help="number of BIG-bench Lite items (bbl workload)")
+    p.add_argument("--phrasings", type=int, default=10, help="phrasings per task (robustness workload, at most 10)")
+    p.add_argument("--instances", type=int, default=20, help="instances per task (robustness workload)")
+    p.add_argument("--tasks", type=int, default=10, help="BIG-bench Lite tasks (robustness workload)")
     p.add_argument("--runs", type=int, default=3, help="timed runs after one warm-up (median reported)")
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32", help="heedful's dtype")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--batch-size", type=int, default=8, help="heedful batch size (items, all options each)")
+    p.add_argument(
+        "--memory-budget-mb", type=float, default=512, help="heedful's memory per batch (scoring.memory_budget_mb)"
+    )
     p.add_argument("--lm-eval-batch-size", type=int, default=16, help="lm-eval batch size ((context, option) pairs)")
     p.add_argument(
         "--lm-eval-same-dtype",
@@ -508,8 +624,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--seed", type=int, default=0, help="item sample and option-shuffle seed")
     p.add_argument("--suite", default="bbl-mc", choices=("bbl-mc", "bbl-sun14"), help="BIG-bench Lite suite")
-    p.add_argument("--out", type=Path, default=RESULTS, help="results JSON (merged per dtype)")
-    return p.parse_args(argv)
+    p.add_argument(
+        "--out", type=Path, help=f"results JSON, merged per dtype (default {RESULTS.name}, {ROBUSTNESS_RESULTS.name})"
+    )
+    args = p.parse_args(argv)
+    if args.out is None:
+        args.out = ROBUSTNESS_RESULTS if args.workload == "robustness" else RESULTS
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> None:

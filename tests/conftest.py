@@ -3,6 +3,7 @@ once per session, and the location of the shared reference data."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from heedful.models.hf_seq2seq import Seq2SeqBackend
 from shared_data import SHARED_DATA
 
 torch.set_num_threads(1)
+os.environ.setdefault("HEEDFUL_THREADS", "1")  # else load_model takes the free cores (and so do CLI subprocesses)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

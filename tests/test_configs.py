@@ -64,7 +64,7 @@ def test_the_run_id_ignores_where_results_go_and_the_batch_size():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--model.dtype", "x"], "--model.dtype: expected one of float32, bfloat16, float16, got 'x'"),
+        (["--model.dtype", "x"], "--model.dtype: expected one of float32, bfloat16, float16, auto, got 'x'"),
         (["--loop.epochs", "2"], "unrecognized arguments: --loop.epochs 2"),
         (["--data.limit", "many"], "--data.limit: expected int, got 'many'"),
         (["--no-such-flag", "1"], "unrecognized arguments: --no-such-flag 1"),

@@ -7,6 +7,8 @@ import platform
 import sys
 from typing import Any
 
+from heedful.hardware import cpu_capability, native_bf16
+
 TRACKED_PACKAGES = ("heedful", "torch", "transformers", "peft", "accelerate", "tokenizers", "gguf", "rouge-score", "numpy")
 
 
@@ -31,8 +33,12 @@ def environment() -> dict[str, Any]:
     try:
         import torch
 
-        info["torch_threads"] = torch.get_num_threads()
+        info["torch_threads"] = torch.get_num_threads()  # as set when the model loaded
+        info["cpu_capability"] = cpu_capability()
+        info["native_bf16"] = native_bf16("cpu")
         info["cuda"] = torch.version.cuda if torch.cuda.is_available() else None
+        if torch.cuda.is_available():
+            info["cuda_bf16"] = native_bf16("cuda")
     except ImportError:
         pass
     return info

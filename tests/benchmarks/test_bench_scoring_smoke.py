@@ -47,6 +47,41 @@ def test_build_items_follow_runner_rule_and_seed(bench):
         assert item.continuations == continuation_strings(item.context, bare)
 
 
+def test_robustness_items_are_every_phrasing_over_the_same_instances(bench):
+    pytest.importorskip("bigbench", reason="BIG-bench data package not installed")
+
+    items = bench.build_robustness_items(phrasings=3, instances=2, tasks=2, seed=1)
+    assert items == bench.build_robustness_items(phrasings=3, instances=2, tasks=2, seed=1)
+    assert len(items) == 12 and len({i.task for i in items}) == 2
+    for task in {i.task for i in items}:
+        mine = [i for i in items if i.task == task]
+        by_phrasing: dict[str, list] = {}
+        for item in mine:
+            by_phrasing.setdefault(item.phrasing, []).append(item)
+        assert len(by_phrasing) == 3
+        assert len({tuple(i.instance_id for i in group) for group in by_phrasing.values()}) == 1
+        assert mine[0].phrasing == "designer"  # the designer's instruction comes first
+        assert all(0 <= i.gold < len(i.continuations) for i in mine)
+
+
+def test_scoring_tokens_count_a_shared_instruction_once(bench, tiny_llama_dir):
+    from heedful.models import load_model
+
+    backend = load_model(str(tiny_llama_dir))
+    instruction = "In this task, you are given a question and you have to pick the correct option.\n"
+    items = [
+        bench.Item("t", str(k), instruction + q + "\nA:", (" yes", " no", " the lazy dog"), 0)
+        for k, q in enumerate(["Is it true?", "Water boils.", "The quick brown fox"])
+    ]
+    counts = bench.scoring_tokens(backend, lambda: bench.heedful_logliks(backend, items, batch_size=2))
+    before = 0
+    for item in items:
+        ctx, conts = backend.encoder.encode_request(item.context, item.continuations, item.instance_id)
+        before += len(ctx) + sum(len(c) - 1 for c in conts)
+    assert counts["heedful_before_sharing"] == before
+    assert counts["heedful_after_sharing"] < before - len(instruction) // 4  # the instruction ran once, not thrice
+
+
 def test_lm_eval_task_scores_exactly_heedfuls_strings(bench, items, tiny_llama_dir, tmp_path):
     pytest.importorskip("lm_eval", reason="lm-evaluation-harness not installed")
     import torch

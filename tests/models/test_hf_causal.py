@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import random
 
 import numpy as np
@@ -174,11 +176,11 @@ def test_out_of_memory_halves_the_batch(causal: CausalBackend, monkeypatch: pyte
     real = causal._score_shared_prefix
     sizes: list[int] = []
 
-    def flaky(batch):
+    def flaky(batch, **prefix):
         sizes.append(len(batch))
         if len(batch) > 1:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real(batch)
+        return real(batch, **prefix)
 
     monkeypatch.setattr(causal, "_score_shared_prefix", flaky)
     got = causal.loglikelihoods(REQUESTS, batch_size=4)
@@ -189,14 +191,14 @@ def test_out_of_memory_halves_the_batch(causal: CausalBackend, monkeypatch: pyte
 
 
 def test_out_of_memory_at_batch_one_and_other_errors_propagate(causal: CausalBackend, monkeypatch) -> None:
-    def oom(batch):
+    def oom(batch, **prefix):
         raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate... out of memory")
 
     monkeypatch.setattr(causal, "_score_shared_prefix", oom)
     with pytest.raises(RuntimeError, match="out of memory"):
         causal.loglikelihoods(REQUESTS, batch_size=4)
 
-    def broken(batch):
+    def broken(batch, **prefix):
         raise RuntimeError("shape mismatch")
 
     monkeypatch.setattr(causal, "_score_shared_prefix", broken)
@@ -267,3 +269,183 @@ def test_sun_option_probabilities_follow_the_greedy_steps(causal: CausalBackend)
     again = causal.option_probabilities_after_generation(requests, batch_size=1)
     for a, b in zip(got, again):
         np.testing.assert_allclose(a, b, rtol=1e-4)
+
+
+# ------------------------------------------------------------- prefixes shared across prompts
+# Two phrasings that share a long header, a third apart, each over several inputs: a
+# robustness study in small. Also prompts that are prefixes of others, a one-token prompt and
+# options of one and several tokens.
+PHRASINGS = [
+    "In this task, you are given a question and you have to pick the correct option.\n",
+    "In this task, you are given a question and you have to pick the best option.\n",
+    "Pick one category for the following text. The options are sports, politics, science.\n",
+]
+INPUTS = ["Is it true?", "Water boils.", "The quick brown fox", "Q: Which of the following is a fruit?"]
+OPTIONS = [(" yes", " no"), (" the lazy dog", " apple", " river"), (" true",)]
+SHARED_REQUESTS = [
+    ChoiceRequest(phrasing + text + "\nA:", OPTIONS[(i + k) % len(OPTIONS)])
+    for i, phrasing in enumerate(PHRASINGS)
+    for k, text in enumerate([*INPUTS, ""])
+] + [
+    ChoiceRequest(PHRASINGS[0].rstrip(), (" yes", " the answer is no")),  # a prefix of the first phrasing's prompts
+    ChoiceRequest(PHRASINGS[0] + "Is it", (" true", " false")),  # a prefix of one prompt
+    ChoiceRequest("I", (" yes", "n the lazy dog")),  # one context token
+]
+
+
+def test_prompts_sharing_a_prefix_score_as_each_alone(causal: CausalBackend) -> None:
+    ctxs = [w.ctx for w in causal._encode_requests(SHARED_REQUESTS, context_budget=lambda _: 10**6)]
+    groups = hf_causal.shared_prefixes(ctxs)
+    assert sum(1 for shared, _ in groups if shared) >= 3, "precondition: prompts share prefixes, in several groups"
+    assert len({shared for shared, _ in groups}) >= 3, "precondition: prefixes of several lengths"
+    got = causal.loglikelihoods(SHARED_REQUESTS, batch_size=3)
+    assert causal.tokens.prompt_run < causal.tokens.prompt
+    for req, res in zip(SHARED_REQUESTS, got):
+        logliks, greedy = reference_scores(causal.model, causal.tokenizer, req)
+        np.testing.assert_allclose(res.logliks, logliks, atol=1e-5, rtol=0)
+        assert list(res.is_greedy) == greedy
+    order = list(range(len(SHARED_REQUESTS)))
+    random.Random(1).shuffle(order)
+    for batch_size in (1, 4, 64):
+        again = causal.loglikelihoods([SHARED_REQUESTS[i] for i in order], batch_size=batch_size)
+        for pos, i in enumerate(order):
+            np.testing.assert_allclose(again[pos].logliks, got[i].logliks, atol=1e-5, rtol=0)
+            assert again[pos].is_greedy == got[i].is_greedy
+    causal.shared_prefix = False
+    for a, b in zip(causal.loglikelihoods(SHARED_REQUESTS, batch_size=3), got):
+        np.testing.assert_allclose(a.logliks, b.logliks, atol=1e-5, rtol=0)
+        assert a.is_greedy == b.is_greedy
+
+
+def test_left_truncated_prompts_share_what_is_left(causal_tokenizer, tiny_llama) -> None:
+    backend = CausalBackend(tiny_llama(len(causal_tokenizer)), causal_tokenizer, name="t", max_length=24)
+    got = backend.loglikelihoods(SHARED_REQUESTS, batch_size=4)
+    assert backend.truncation_count >= len(PHRASINGS) * len(INPUTS)
+    for req, res in zip(SHARED_REQUESTS, got):
+        longest = max(len(encode_pair(causal_tokenizer, req.context, o)[1]) for o in req.continuations)
+        logliks, greedy = reference_scores(backend.model, causal_tokenizer, req, ctx_budget=24 + 1 - longest)
+        np.testing.assert_allclose(res.logliks, logliks, atol=1e-5, rtol=0)
+        assert list(res.is_greedy) == greedy
+
+
+def test_token_counts_run_a_shared_instruction_once(causal: CausalBackend) -> None:
+    requests = [ChoiceRequest(PHRASINGS[2] + text + "\nA:", OPTIONS[k]) for k, text in enumerate(INPUTS[:3])]
+    encoded = causal._encode_requests(requests, context_budget=lambda _: 10**6)
+    ctxs = [w.ctx for w in encoded]
+    shared = len(os.path.commonprefix(ctxs))
+    assert shared >= hf_causal.MIN_SHARED_PREFIX, "precondition: the instruction is long enough to share"
+    causal.loglikelihoods(requests)
+    tails = sum(len(c) - 1 for w in encoded for c in w.conts)
+    assert causal.tokens == hf_causal.TokenCounts(
+        prompt=sum(map(len, ctxs)), prompt_run=sum(map(len, ctxs)) - 2 * shared, tails=tails
+    )
+    causal.shared_prefix = False
+    causal.loglikelihoods(requests)
+    per_option = sum(len(w.ctx) * len(w.conts) for w in encoded)
+    assert causal.tokens.prompt_run == sum(map(len, ctxs)) - 2 * shared + per_option
+
+
+def _saved(groups: list[tuple[int, list[int]]]) -> int:
+    return sum((len(idx) - 1) * shared for shared, idx in groups)
+
+
+def test_shared_prefixes_cut_the_sorted_prompts_where_most_is_saved() -> None:
+    header, a, b = list(range(100, 110)), list(range(200, 230)), list(range(300, 330))
+    contexts = [
+        header + a + [1, 2],
+        header + b + [1],
+        [5],  # one token: nothing to share
+        header + a + [3],
+        header + b + [2, 2],
+        header + a,  # a prefix of the others: keeps its last token
+        [7, 8, 9],
+        header + b + [4],
+    ]
+    groups = hf_causal.shared_prefixes(contexts)
+    # Per phrasing (saving 2 x 39 + 2 x 40), not one group over the header (saving 5 x 10).
+    assert groups == [(len(header) + len(a) - 1, [5, 0, 3]), (len(header) + len(b), [1, 4, 7]), (0, [2, 6])]
+    assert hf_causal.shared_prefixes(contexts, min_length=41) == [(0, list(range(8)))]
+    assert hf_causal.shared_prefixes([]) == []
+
+
+def test_shared_prefixes_save_as_much_as_the_best_cut() -> None:
+    rng = random.Random(0)
+    for _ in range(200):
+        contexts = [[rng.choice((1, 2)) for _ in range(rng.randint(1, 6))] for _ in range(rng.randint(1, 7))]
+        groups = hf_causal.shared_prefixes(contexts, min_length=2)
+        assert sorted(i for _, idx in groups for i in idx) == list(range(len(contexts)))
+        for shared, idx in groups:
+            if shared:
+                members = [contexts[i] for i in idx]
+                assert shared >= 2 and all(len(m) > shared and m[:shared] == members[0][:shared] for m in members)
+        # Brute force: every cut of the sorted contexts into runs.
+        order = sorted(range(len(contexts)), key=lambda i: contexts[i])
+        best = 0
+        for mask in itertools.product((0, 1), repeat=max(len(order) - 1, 0)):
+            runs, run = [], [order[0]]
+            for cut, i in zip(mask, order[1:]):
+                if cut:
+                    runs.append(run)
+                    run = []
+                run.append(i)
+            runs.append(run)
+            saved = 0
+            for run in runs:
+                members = [contexts[i] for i in run]
+                shared = min(len(os.path.commonprefix(members)), *(len(m) - 1 for m in members))
+                saved += (len(run) - 1) * shared if len(run) > 1 and shared >= 2 else 0
+            best = max(best, saved)
+        assert _saved(groups) == best, contexts
+
+
+@pytest.mark.parametrize("shared_prefix", [True, False])
+def test_batches_keep_to_the_memory_budget(causal: CausalBackend, monkeypatch, shared_prefix: bool) -> None:
+    causal.shared_prefix = shared_prefix
+    run_batch = "_score_shared_prefix" if shared_prefix else "_score_per_option"
+    real = getattr(causal, run_batch)
+    batches: list[tuple[list, int]] = []
+
+    def spy(batch, **prefix):
+        batches.append((batch, prefix.get("shared", 0)))
+        return real(batch, **prefix)
+
+    def cost(w, shared):
+        return causal._scoring_bytes(w, shared=shared, per_option=not shared_prefix)
+
+    monkeypatch.setattr(causal, run_batch, spy)
+    encoded = causal._encode_requests(SHARED_REQUESTS, context_budget=lambda _: 10**6)
+    budget = 3 * max(cost(w, 0) for w in encoded)
+    expected = causal.loglikelihoods(SHARED_REQUESTS, batch_size=64)
+    unbounded = len(batches)
+    batches.clear()
+    got = causal.loglikelihoods(SHARED_REQUESTS, batch_size=64, memory_budget_mb=budget / 2**20)
+    assert max(len(b) for b, _ in batches) >= 2, "precondition: the budget allows batches of several prompts"
+    assert unbounded < len(batches) < len(SHARED_REQUESTS)
+    for batch, shared in batches:
+        assert len(batch) * max(cost(w, shared) for w in batch) <= budget
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a.logliks, b.logliks, atol=1e-5, rtol=0)
+        assert a.is_greedy == b.is_greedy
+
+
+def test_sliding_window_attention_scores_as_each_prompt_alone(causal_tokenizer) -> None:
+    # A window far shorter than the prompts: a padded batch's cache would keep padding.
+    transformers = pytest.importorskip("transformers")
+    if not hasattr(transformers, "Gemma3ForCausalLM"):
+        pytest.skip("this transformers has no Gemma 3")
+    torch.manual_seed(0)
+    config = transformers.Gemma3TextConfig(
+        vocab_size=len(causal_tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=256, sliding_window=6,
+        layer_types=["sliding_attention", "full_attention"], initializer_range=0.2, pad_token_id=0, bos_token_id=1,
+        eos_token_id=2,
+    )
+    model = transformers.Gemma3ForCausalLM(config).eval()
+    backend = CausalBackend(model, causal_tokenizer, name="tiny-gemma3")
+    assert backend.shared_prefix
+    got = backend.loglikelihoods(SHARED_REQUESTS, batch_size=4)
+    assert backend.tokens.prompt_run < backend.tokens.prompt
+    for req, res in zip(SHARED_REQUESTS, got):
+        logliks, greedy = reference_scores(model, causal_tokenizer, req)
+        np.testing.assert_allclose(res.logliks, logliks, atol=1e-5, rtol=0)
+        assert list(res.is_greedy) == greedy

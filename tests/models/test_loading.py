@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +11,17 @@ import torch
 from peft import LoraConfig, PeftModel, PrefixTuningConfig, PromptTuningConfig, TaskType, get_peft_model
 from transformers import AutoModelForCausalLM
 
+from heedful import hardware
 from heedful.errors import HeedfulError
-from heedful.models import ChoiceRequest, load_model
+from heedful.evaluate.config import EvalConfig
+from heedful.hardware import cpu_capability, native_bf16
+from heedful.models import ChoiceRequest, load_model, loading
+from heedful.models.config import ModelConfig
 from heedful.models.hf_causal import CausalBackend
 from heedful.models.hf_seq2seq import Seq2SeqBackend
-from heedful.models.loading import resolve_source, set_threads
+from heedful.models.loading import DTYPES, load_configured, parse_dtype, resolve_source, set_threads
+from heedful.provenance import environment
+from heedful.train.config import TrainConfig, TrainDataConfig
 
 from .test_hf_causal import REQUESTS, encode_pair, reference_scores
 
@@ -99,7 +106,7 @@ def test_paths_and_hub_ids_are_told_apart(tmp_path: Path) -> None:
 
 
 def test_bad_options_are_user_errors(llama_dir: Path, tmp_path: Path) -> None:
-    with pytest.raises(HeedfulError, match="unknown dtype 'float8'"):
+    with pytest.raises(HeedfulError, match="unknown dtype 'float8': use float32, .* or auto"):
         load_model(str(llama_dir), dtype="float8")
     with pytest.raises(HeedfulError, match="truncation must be one of"):
         load_model(str(llama_dir), truncation="right")
@@ -115,16 +122,81 @@ def test_cuda_without_gpu_is_a_clear_error(llama_dir: Path) -> None:
         load_model(str(llama_dir), device="cuda")
 
 
-def test_threads_from_option_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture()
+def threads_restored():
     before = torch.get_num_threads()
-    try:
-        set_threads(1)
-        assert torch.get_num_threads() == 1
-        monkeypatch.setenv("HEEDFUL_THREADS", "two")
-        with pytest.raises(HeedfulError, match="HEEDFUL_THREADS"):
-            set_threads(None)
-    finally:
-        torch.set_num_threads(before)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_threads_from_option_then_environment_then_free_cores(monkeypatch, threads_restored) -> None:
+    monkeypatch.setattr(loading, "free_cores", lambda: (2, 0.3))
+    monkeypatch.setenv("HEEDFUL_THREADS", "1")
+    assert set_threads(2) == 2 and torch.get_num_threads() == 2  # the option beats the environment
+    assert set_threads(None) == 1 and torch.get_num_threads() == 1
+    monkeypatch.delenv("HEEDFUL_THREADS")
+    assert set_threads(None) == 2 and torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize(("option", "env", "message"), [
+    (0, None, "model.threads must be at least 1, not 0"),
+    (None, "two", "HEEDFUL_THREADS must be a whole number, not 'two'"),
+    (None, "-1", "HEEDFUL_THREADS must be at least 1, not -1"),
+])
+def test_bad_thread_counts_are_one_line_errors(monkeypatch, threads_restored, option, env, message) -> None:
+    if env is None:
+        monkeypatch.delenv("HEEDFUL_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("HEEDFUL_THREADS", env)
+    with pytest.raises(HeedfulError) as err:
+        set_threads(option)
+    assert str(err.value) == message
+
+
+def test_load_configured_passes_threads_and_resolves_auto(llama_dir: Path, monkeypatch, threads_restored) -> None:
+    monkeypatch.setenv("HEEDFUL_THREADS", "1")
+    monkeypatch.setattr(hardware, "cpu_capability", lambda: "AVX2")
+    backend = load_configured(ModelConfig(name=str(llama_dir), dtype="auto", threads=2))
+    assert backend.model.dtype == torch.float32 and torch.get_num_threads() == 2
+    monkeypatch.setattr(hardware, "cpu_capability", lambda: "AVX512_BF16")
+    backend = load_configured(ModelConfig(name=str(llama_dir), dtype="auto"))
+    assert backend.model.dtype == torch.bfloat16 and torch.get_num_threads() == 1
+    assert environment()["torch_threads"] == 1  # provenance records the count in use
+
+
+@pytest.mark.parametrize(
+    ("capability", "resolved"), [("AVX2", "float32"), ("AVX512", "float32"), ("AVX512_BF16", "bfloat16"), ("AMX", "bfloat16")]
+)
+def test_auto_dtype_resolves_by_native_bf16_and_shares_its_cache_identity(monkeypatch, capability, resolved) -> None:
+    monkeypatch.setattr(hardware, "cpu_capability", lambda: capability)
+    assert parse_dtype("auto") == DTYPES[resolved]
+    auto, named = ModelConfig(dtype="auto"), ModelConfig(dtype=resolved)
+    assert auto.identity() == named.identity() and auto.identity()["dtype"] == resolved
+    other = "bfloat16" if resolved == "float32" else "float32"
+    assert auto.identity() != ModelConfig(dtype=other).identity()
+    # a model behind an API has no weights: its key keeps the option as given
+    assert ModelConfig(name="openai:m", dtype="auto").identity()["dtype"] == "auto"
+
+
+def test_auto_on_this_machine_shares_the_identity_of_what_it_loads() -> None:
+    """No monkeypatching: whatever this CPU is, auto keys as the dtype that loading picks."""
+    resolved = next(name for name in ("float32", "bfloat16") if DTYPES[name] == parse_dtype("auto"))
+    assert ModelConfig(dtype="auto").identity() == ModelConfig(dtype=resolved).identity()
+    assert (resolved == "bfloat16") == native_bf16("cpu")
+
+
+def test_threads_change_neither_cache_keys_nor_run_ids() -> None:
+    assert ModelConfig(threads=3).identity() == ModelConfig().identity()
+    assert EvalConfig(model=ModelConfig(threads=3)).identity() == EvalConfig().identity()
+    train = TrainConfig(data=TrainDataConfig(tasks="jsonl:x.jsonl"))
+    assert dataclasses.replace(train, model=ModelConfig(threads=3)).identity() == train.identity()
+    assert EvalConfig(model=ModelConfig(dtype="auto")).identity() != EvalConfig().identity()  # the option as given
+
+
+def test_provenance_records_the_cpus_bf16_capability() -> None:
+    env = environment()
+    assert env["cpu_capability"] == cpu_capability()
+    assert env["native_bf16"] == (env["cpu_capability"] in ("AMX", "AVX512_BF16"))
 
 
 def _greedy_by_full_forward(model, ids: list[int], max_new_tokens: int) -> list[int]:

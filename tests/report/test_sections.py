@@ -96,7 +96,7 @@ def test_alterations_put_models_beside_the_random_and_majority_baselines(tmp_pat
     figure = _figures(sections.alterations([train, untuned, tuned], SETTINGS))["alterations-generation"]
     scores = {(r["model"], r["alteration"]): r["mean_%"] for r in figure.rows}
     assert scores[("untuned", "original")] == 40.0
-    assert scores[("tuned: FT, simplified", "none")] == 20.0
+    assert scores[("FT: simplified", "none")] == 20.0
     assert scores[("random guess (expected)", "")] == 50.0 and scores[("majority label", "")] == 55.0
 
 

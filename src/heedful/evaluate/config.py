@@ -28,7 +28,11 @@ class ScoringConfig:
     stop: list[str] = field(default_factory=lambda: ["\n"])
     """Strings that end a generated answer."""
     batch_size: int = 8
-    """Prompts per forward pass (halved automatically on out-of-memory; does not change results)."""
+    """Prompts per forward pass at most (halved automatically on out-of-memory; does not change results)."""
+    memory_budget_mb: float = 512
+    """Working memory of one scoring batch, estimated from its tokens (key/value caches, activations, kept logits),
+    beside the model's weights: a batch holds fewer than batch_size prompts when theirs would pass it (does not
+    change results)."""
 
 
 @dataclass
@@ -50,10 +54,11 @@ class EvalConfig:
         """The evaluation settings that change results, as their run id's source.
 
         The options that differ from their defaults (so a later version's new option keeps
-        old run ids), less the batch size and where results are written. Only
+        old run ids), less the batch size and thread count and where results are written. Only
         :class:`EvalConfig`'s own fields count, so a command that extends it (robustness)
         shares the evaluation's run id.
         """
         own = {f.name for f in dataclasses.fields(EvalConfig)} - {"out"}
+        speed_only = ("scoring.batch_size", "scoring.memory_budget_mb", "model.threads")
         changed = non_default(self, EvalConfig())
-        return {k: v for k, v in changed.items() if k.split(".")[0] in own and k != "scoring.batch_size"}
+        return {k: v for k, v in changed.items() if k.split(".")[0] in own and k not in speed_only}

@@ -161,7 +161,9 @@ def compute_outputs(backend: Backend, items: Sequence[WorkItem], config: EvalCon
             for it, p in zip(choice_items, probs):
                 out[it.key] = {"option_scores": list(p)}
         else:
-            results = backend.loglikelihoods(requests, batch_size=config.scoring.batch_size)
+            results = backend.loglikelihoods(
+                requests, batch_size=config.scoring.batch_size, memory_budget_mb=config.scoring.memory_budget_mb
+            )
             for it, res in zip(choice_items, results):
                 out[it.key] = {"logliks": list(res.logliks), "n_tokens": list(res.n_tokens)}
     if gen_items:

@@ -12,6 +12,7 @@ from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaLis
 from heedful.errors import HeedfulError
 from heedful.models.batching import pad_left, pad_right, run_sorted
 from heedful.models.encoding import PairEncoder
+from heedful.models.greedy import greedy_decode
 from heedful.models.requests import EncodedRequest
 from heedful.models.sun2023 import option_probabilities
 from heedful.models.types import ChoiceRequest, Progress
@@ -39,6 +40,11 @@ class HFBackend:
     """
 
     is_seq2seq: bool = False
+    # Set by a causal backend whose model reads back its key/value cache: the forward
+    # keyword for it, and whether the forward takes ``logits_to_keep``. With a keyword,
+    # greedy decoding runs heedful's loop (:mod:`heedful.models.greedy`), else ``generate``.
+    _cache_keyword: str | None = None
+    _logits_to_keep: bool = False
 
     def __init__(
         self,
@@ -188,9 +194,26 @@ class HFBackend:
     def _greedy(
         self, rows: list[list[int]], max_new_tokens: int, stop: Sequence[str] = (), scores: bool = False
     ) -> tuple[list[list[int]], tuple[torch.Tensor, ...] | None]:
-        """Greedy-decode ``rows``; returns each row's new tokens (cut after the first EOS) and step scores."""
+        """Greedy-decode ``rows``; returns each row's new tokens (cut after the first EOS) and step scores.
+
+        A row stopped by a stop string ends with the token that completed it (``generate``
+        pads it after that). Step scores are float32 ``[len(rows), vocab]`` logits; a row
+        that has ended holds zeros (heedful's loop) or its padding's logits (``generate``).
+        """
         if is_prompt_learning(self.model):
             return self._greedy_by_full_passes(rows, max_new_tokens, stop, scores)
+        if self._cache_keyword is not None:
+            return greedy_decode(
+                self.model,
+                rows,
+                max_new_tokens=max_new_tokens,
+                pad_id=self.pad_id,
+                eos_ids=self.eos_ids,
+                cache_keyword=self._cache_keyword,
+                logits_to_keep=self._logits_to_keep,
+                stopped=(lambda answers: _answers_have_stop(self.tokenizer, answers, stop)) if stop else None,
+                scores=scores,
+            )
         ids, mask = self._batch_inputs(rows)
         with torch.inference_mode():
             out = self.model.generate(
@@ -330,14 +353,19 @@ class _AnswerStop(StoppingCriteria):
         self.start = 1 if is_seq2seq else prompt_len  # seq2seq rows start with the decoder start token
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        done = [_answer_has_stop(self.tokenizer, row, self.stops) for row in input_ids[:, self.start :].tolist()]
+        done = _answers_have_stop(self.tokenizer, input_ids[:, self.start :].tolist(), self.stops)
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+def _answers_have_stop(tokenizer: Any, answers: Sequence[Sequence[int]], stops: Sequence[str]) -> list[bool]:
+    """For each answer's tokens: whether a stop string appears after its first non-space character."""
+    texts = tokenizer.batch_decode(answers, skip_special_tokens=True)
+    return [any(stop in text.lstrip() for stop in stops) for text in texts]
 
 
 def _answer_has_stop(tokenizer: Any, new_tokens: Sequence[int], stops: Sequence[str]) -> bool:
     """Whether a stop string appears after the answer's first non-space character."""
-    text = tokenizer.decode(new_tokens, skip_special_tokens=True).lstrip()
-    return any(stop in text for stop in stops)
+    return _answers_have_stop(tokenizer, [new_tokens], stops)[0]
 
 
 def _ensure_pad_token(tokenizer: Any) -> None:

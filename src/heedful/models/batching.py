@@ -1,4 +1,4 @@
-"""Length-sorted batching with out-of-memory back-off, shared by every backend method."""
+"""Length-sorted batching, cut by item count and a memory budget, with out-of-memory back-off."""
 
 from __future__ import annotations
 
@@ -37,26 +37,40 @@ def run_sorted(
     batch_size: int,
     run_batch: Callable[[list[T]], list[R]],
     progress: Progress | None = None,
+    cost: Callable[[T], float] | None = None,
+    budget: float | None = None,
 ) -> list[R]:
     """Run ``run_batch`` over ``items`` longest first and return results in input order.
 
     Longest-first keeps padding low within a batch and makes an out-of-memory error
-    happen on the first batch. On such an error the batch size is halved and the same
-    items retried, down to a batch of one, after which the error propagates.
+    happen on the first batch. A batch holds at most ``batch_size`` items and, given
+    ``cost`` and ``budget``, stops growing before its count times its costliest item (what
+    a padded batch holds) would pass ``budget``; it always takes one item. On an
+    out-of-memory error the batch is halved and the same items retried, down to a batch of
+    one, after which the error propagates; later batches keep the smaller size.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     order = sorted(range(len(items)), key=lambda i: -length(items[i]))
+    costs = [cost(item) for item in items] if cost is not None and budget is not None else None
     results: list[R | None] = [None] * len(items)
     start = 0
     while start < len(order):
-        idx = order[start : start + batch_size]
+        end = min(start + batch_size, len(order))
+        if costs is not None:
+            worst = costs[order[start]]
+            for k in range(start + 1, end):
+                worst = max(worst, costs[order[k]])
+                if (k - start + 1) * worst > budget:  # type: ignore[operator]
+                    end = k
+                    break
+        idx = order[start:end]
         try:
             outputs = run_batch([items[i] for i in idx])
         except (RuntimeError, torch.OutOfMemoryError) as err:
-            if not is_out_of_memory(err) or batch_size == 1:
+            if not is_out_of_memory(err) or len(idx) == 1:
                 raise
-            batch_size = max(1, batch_size // 2)
+            batch_size = max(1, len(idx) // 2)
             log.warning("out of memory on a batch of %d; retrying with batch size %d", len(idx), batch_size)
             _release_memory()
             continue

@@ -11,7 +11,7 @@ from transformers.modeling_outputs import BaseModelOutput
 
 from heedful.models.backend import HFBackend, is_prompt_learning
 from heedful.models.batching import pad_right, run_sorted
-from heedful.models.hf_causal import _pick_layer, token_logprobs
+from heedful.models.hf_causal import Footprint, _pick_layer, token_logprobs
 from heedful.models.requests import EncodedRequest, collect_scores
 from heedful.models.types import ChoiceRequest, ChoiceScores, Progress
 
@@ -21,6 +21,12 @@ class Seq2SeqBackend(HFBackend):
 
     Scoring encodes each prompt once and runs the decoder over every option
     (teacher-forced from the decoder start token), summing the options' log-probabilities.
+
+    Prompts that start alike (one phrasing's instances) share no work here, unlike on
+    :class:`~heedful.models.hf_causal.CausalBackend`: the encoder is bidirectional, so
+    the states of a common prefix depend on every token after it and differ from prompt
+    to prompt. What is shared is each prompt's encoding among its options; the decoder
+    reads only the decoder start token and an option, too short to be worth sharing.
     """
 
     is_seq2seq = True
@@ -28,18 +34,44 @@ class Seq2SeqBackend(HFBackend):
     def _encoder(self) -> Any:
         return self.model.get_encoder()
 
+    def __init__(self, model: Any, tokenizer: Any, **kwargs: Any) -> None:
+        super().__init__(model, tokenizer, **kwargs)
+        self._costs = Footprint.of(model)
+
     def loglikelihoods(
-        self, requests: Sequence[ChoiceRequest], *, batch_size: int = 8, progress: Progress | None = None
+        self,
+        requests: Sequence[ChoiceRequest],
+        *,
+        batch_size: int = 8,
+        memory_budget_mb: float | None = None,
+        progress: Progress | None = None,
     ) -> list[ChoiceScores]:
         """Summed log-probability of every continuation of every request, in input order.
 
-        ``batch_size`` counts requests. As lm-eval: the context is encoded with the
-        tokenizer's special tokens (T5 appends ``</s>``) and keeps its last
-        ``max_length`` tokens; continuations are encoded without special tokens.
+        ``batch_size`` counts requests; ``memory_budget_mb`` also cuts a batch by its
+        estimated working memory. As lm-eval: the context is encoded with the tokenizer's
+        special tokens (T5 appends ``</s>``) and keeps its last ``max_length`` tokens;
+        continuations are encoded without special tokens.
         """
         # The encoder reads the context, the decoder the options: separate budgets.
         work = self._encode_requests(requests, context_budget=lambda longest: self.max_length)
-        return run_sorted(work, length=lambda w: w.length, batch_size=batch_size, run_batch=self._score, progress=progress)
+        return run_sorted(
+            work,
+            length=lambda w: w.length,
+            batch_size=batch_size,
+            run_batch=self._score,
+            progress=progress,
+            cost=self._scoring_bytes,
+            budget=None if memory_budget_mb is None else memory_budget_mb * 2**20,
+        )
+
+    def _scoring_bytes(self, w: EncodedRequest) -> int:
+        """Estimated working memory of scoring ``w``: the encoder pass, then one decoder row per option
+        holding its copy of the encoder states' keys and values and all its logits."""
+        c = self._costs
+        ctx, steps = len(w.ctx), max(len(t) for t in w.conts)
+        decoder_row = ctx * c.kv + steps * (c.kv + c.act + c.attn * (ctx + steps) + c.logits)
+        return ctx * (c.act + c.attn * ctx) + len(w.conts) * decoder_row
 
     def _score(self, batch: list[EncodedRequest]) -> list[ChoiceScores]:
         dev = self.device

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from heedful.errors import HeedfulError
+from heedful.hardware import free_cores, resolve_dtype, usable_cores
 from heedful.io import read_json_object
 from heedful.models.config import API_PREFIX, ModelConfig
 from heedful.models.encoding import needs_bos
@@ -35,12 +36,13 @@ DTYPES: dict[str, torch.dtype] = {
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
-def parse_dtype(dtype: str) -> torch.dtype:
-    """``float32``/``fp32``, ``bfloat16``/``bf16`` or ``float16``/``fp16`` as a torch dtype."""
+def parse_dtype(dtype: str, device: str = "cpu") -> torch.dtype:
+    """``float32``/``fp32``, ``bfloat16``/``bf16``, ``float16``/``fp16`` or ``auto`` (bfloat16 where
+    ``device`` computes it natively, else float32: :func:`heedful.hardware.resolve_dtype`) as a torch dtype."""
     try:
-        return DTYPES[dtype.lower()]
+        return DTYPES[resolve_dtype(dtype, device).lower()]
     except KeyError:
-        raise HeedfulError(f"unknown dtype '{dtype}': use one of float32, bfloat16 (bf16), float16 (fp16)") from None
+        raise HeedfulError(f"unknown dtype '{dtype}': use float32, bfloat16 (bf16), float16 (fp16) or auto") from None
 
 
 def parse_device(device: str) -> torch.device:
@@ -63,23 +65,32 @@ def parse_device(device: str) -> torch.device:
     return dev
 
 
-def set_threads(threads: int | None) -> None:
-    """Size torch's CPU thread pool from ``threads`` or ``$HEEDFUL_THREADS``.
+def set_threads(threads: int | None) -> int:
+    """Size torch's CPU thread pool and return its size: ``threads``, else ``$HEEDFUL_THREADS``,
+    else the cores free now (:func:`heedful.hardware.free_cores`).
 
-    Without either, torch's default (one thread per physical core) stays; two busy pools
-    on one core make torch several times slower, so lower it when sharing the machine.
+    Two busy thread pools on one core make torch several times slower, so by default it
+    takes only the cores that other processes leave free.
     """
-    if threads is None:
-        env = os.environ.get("HEEDFUL_THREADS")
-        if not env:
-            return
+    env = os.environ.get("HEEDFUL_THREADS")
+    if threads is None and env:
         try:
             threads = int(env)
         except ValueError:
             raise HeedfulError(f"HEEDFUL_THREADS must be a whole number, not '{env}'") from None
-    if threads < 1:
-        raise HeedfulError(f"threads must be at least 1, not {threads}")
+        if threads < 1:
+            raise HeedfulError(f"HEEDFUL_THREADS must be at least 1, not {threads}")
+        why = "$HEEDFUL_THREADS"
+    elif threads is None:
+        threads, others = free_cores()
+        why = f"the cores free: {usable_cores()} usable, load {others:.1f} from other processes"
+    elif threads < 1:
+        raise HeedfulError(f"model.threads must be at least 1, not {threads}")
+    else:
+        why = "model.threads"
     torch.set_num_threads(threads)
+    log.info("torch threads: %d (%s)", threads, why)
+    return threads
 
 
 def resolve_source(name_or_path: str) -> tuple[str, str | None]:
@@ -129,10 +140,11 @@ def load_model(
 
     ``name_or_path``: a built-in alias (``smollm2-135m-instruct``, ``gemma3-270m``), a
     local checkpoint folder, a ``.gguf`` file, or a hub id (``owner/name``).
-    ``dtype``: float32 (default), bfloat16/bf16 or float16/fp16. ``device``: cpu
-    (default), cuda or cuda:N. ``adapter``: a PEFT adapter folder applied on top.
-    ``truncation``: ``left`` cuts over-long prompts from the left (counted and warned),
-    ``error`` refuses them. ``threads``: torch CPU threads (else ``$HEEDFUL_THREADS``).
+    ``dtype``: float32 (default), bfloat16/bf16, float16/fp16 or auto (bfloat16 where the
+    device computes it natively, else float32). ``device``: cpu (default), cuda or cuda:N.
+    ``adapter``: a PEFT adapter folder applied on top. ``truncation``: ``left`` cuts
+    over-long prompts from the left (counted and warned), ``error`` refuses them.
+    ``threads``: torch CPU threads (else ``$HEEDFUL_THREADS``, else the cores free now).
     ``add_bos_token``: score and generate with a leading BOS (default: as lm-eval,
     only for the Gemma family). ``max_length``: override the context size.
     """
@@ -142,8 +154,8 @@ def load_model(
         raise HeedfulError(
             f"{name_or_path} runs behind an API: it has no weights to load here (training needs a local model)"
         )
-    torch_dtype = parse_dtype(dtype)
     dev = parse_device(device)
+    torch_dtype = parse_dtype(dtype, device)
     set_threads(threads)
     source, gguf_file = resolve_source(name_or_path)
     extra: dict[str, Any] = {"trust_remote_code": trust_remote_code}
@@ -206,7 +218,8 @@ def load_configured(model: ModelConfig, **kwargs: Any) -> CausalBackend | Seq2Se
     if adapter is None and RunDir(Path(name)).train_config.is_file():
         name, adapter = trained_model(name)
     return load_model(
-        name, dtype=model.dtype, device=model.device, adapter=adapter, truncation=model.truncation, **kwargs
+        name, dtype=model.dtype, device=model.device, adapter=adapter, truncation=model.truncation,
+        threads=model.threads, **kwargs,
     )
 
 

@@ -175,9 +175,17 @@ class OpenAIBackend:
 
     # ------------------------------------------------------------------ scoring
     def loglikelihoods(
-        self, requests: Sequence[ChoiceRequest], *, batch_size: int = 8, progress: Progress | None = None
+        self,
+        requests: Sequence[ChoiceRequest],
+        *,
+        batch_size: int = 8,
+        memory_budget_mb: float | None = None,
+        progress: Progress | None = None,
     ) -> list[ChoiceScores]:
-        """Summed log-probability of every continuation of every request, from the server's echoed prompt."""
+        """Summed log-probability of every continuation of every request, from the server's echoed prompt.
+
+        ``memory_budget_mb`` is accepted for the protocol and unused: the server holds the memory.
+        """
         if self.chat:
             raise HeedfulError(
                 f"{self.name}: rank classification needs the completions endpoint; chat completions return no prompt "

@@ -59,7 +59,12 @@ class Backend(Protocol):
     def max_length(self) -> int: ...
 
     def loglikelihoods(
-        self, requests: Sequence[ChoiceRequest], *, batch_size: int = 8, progress: Progress | None = None
+        self,
+        requests: Sequence[ChoiceRequest],
+        *,
+        batch_size: int = 8,
+        memory_budget_mb: float | None = None,
+        progress: Progress | None = None,
     ) -> list[ChoiceScores]: ...
 
     def generate(

@@ -211,8 +211,8 @@ class TrainConfig:
     def identity(self) -> dict[str, Any]:
         """The settings that change the trained weights and their evaluation: those that differ from
         their defaults (so a later version's new option keeps old run ids), less where the run goes,
-        whether it resumes, the evaluation's batch size and the trackers it logs to."""
-        skip = ("out", "resume", "eval.batch_size", *REPORTING)
+        whether it resumes, the evaluation's batch size, the thread count and the trackers it logs to."""
+        skip = ("out", "resume", "eval.batch_size", "model.threads", *REPORTING)
         return {k: v for k, v in non_default(self).items() if k not in skip}
 
     def validate(self) -> None:

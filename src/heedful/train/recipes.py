@@ -31,6 +31,7 @@ from typing import Any
 from heedful.errors import HeedfulError
 from heedful.evaluate.config import EvalConfig, ScoringConfig
 from heedful.evaluate.runner import evaluate
+from heedful.hardware import resolve_dtype
 from heedful.io import write_json_atomic
 from heedful.models import load_model
 from heedful.models.backend import is_prompt_learning
@@ -74,7 +75,9 @@ def _init_source(config: TrainConfig, unit: TrainUnit) -> tuple[str, str | None]
 def load_for_training(config: TrainConfig, unit: TrainUnit) -> tuple[Any, Any, bool]:
     """(model ready to train, tokenizer, is_seq2seq) for one unit."""
     source, adapter = _init_source(config, unit)
-    backend = load_model(source, dtype=config.model.dtype, device="cpu")
+    # Loaded on the CPU; accelerate moves it to model.device, whose bf16 support decides dtype auto.
+    dtype = resolve_dtype(config.model.dtype, config.model.device)
+    backend = load_model(source, dtype=dtype, device="cpu", threads=config.model.threads)
     model, tokenizer, seq2seq = backend.model, backend.tokenizer, backend.is_seq2seq
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
