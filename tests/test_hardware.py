@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
@@ -13,7 +12,7 @@ import pytest
 import torch
 
 from heedful import hardware
-from heedful.hardware import cpu_capability, free_cores, native_bf16, own_load, resolve_dtype, usable_cores
+from heedful.hardware import cpu_capability, free_cores, native_bf16, resolve_dtype, usable_cores
 
 
 def _cpu_flags() -> set[str]:
@@ -76,29 +75,33 @@ def test_no_cuda_means_no_cuda_bf16(monkeypatch) -> None:
 
 @pytest.fixture()
 def machine(monkeypatch):
-    """Four usable cores, no OMP limit, nothing of this process's own in the load average."""
+    """Four usable cores, no OMP limit; ``busy(cores)`` makes the CPUs look that busy over a sample."""
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr(hardware, "own_load", lambda: 0.0)
+    monkeypatch.setattr(time, "sleep", lambda s: None)
 
-    def load(value: float) -> None:
-        monkeypatch.setattr(os, "getloadavg", lambda: (value, 0.0, 0.0), raising=False)
+    def busy(cores: float, own_s: float = 0.0) -> None:
+        # 0.2 s at 100 ticks/s on 4 CPUs: 80 ticks in all, 20 per core.
+        samples = iter([(1000.0, 5000.0), (1000.0 + 20 * cores, 5080.0)])
+        clock = iter([10.0, 10.0 + own_s])
+        monkeypatch.setattr(hardware, "_cpu_times", lambda: next(samples))
+        monkeypatch.setattr(time, "process_time", lambda: next(clock))
+        monkeypatch.setattr(os, "sysconf", lambda name: 100)
 
-    return load
+    return busy
 
 
-@pytest.mark.parametrize(("load", "free"), [(0.0, 4), (0.4, 4), (1.2, 3), (2.6, 1), (3.5, 1), (40.0, 1)])
-def test_free_cores_are_usable_cores_less_the_load_clamped(machine, load, free) -> None:
-    machine(load)
-    assert free_cores() == (free, load)
+@pytest.mark.parametrize(("busy", "free"), [(0.0, 4), (0.4, 4), (1.2, 3), (2.6, 1), (3.5, 1), (4.0, 1)])
+def test_free_cores_are_usable_cores_less_the_busy_ones_clamped(machine, busy, free) -> None:
+    machine(busy)
+    cores, others = free_cores()
+    assert cores == free and others == pytest.approx(busy)
 
 
-def test_own_load_is_not_counted_against_the_free_cores(machine, monkeypatch) -> None:
-    machine(3.0)
-    monkeypatch.setattr(hardware, "own_load", lambda: 2.0)
-    assert free_cores() == (3, 1.0)
-    monkeypatch.setattr(hardware, "own_load", lambda: 5.0)  # never below zero others
-    assert free_cores() == (4, 0.0)
+def test_this_process_is_not_counted_as_busy(machine) -> None:
+    machine(3.0, own_s=0.2)  # 0.2 s of our own CPU time in a 0.2 s window: one core
+    assert free_cores() == (2, pytest.approx(2.0))
 
 
 def test_omp_num_threads_caps_the_usable_cores(machine, monkeypatch) -> None:
@@ -109,15 +112,19 @@ def test_omp_num_threads_caps_the_usable_cores(machine, monkeypatch) -> None:
     assert usable_cores() == 4
 
 
-def test_without_affinity_or_load_average_all_cores_are_free(monkeypatch) -> None:
+def test_without_affinity_or_cpu_times_all_cores_are_free(monkeypatch) -> None:
     monkeypatch.delattr(os, "sched_getaffinity", raising=False)
-    monkeypatch.delattr(os, "getloadavg", raising=False)
+    monkeypatch.setattr(hardware, "_cpu_times", lambda: None)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 3)
     assert usable_cores() == 3 and free_cores() == (3, 0.0)
 
 
-def test_own_load_weighs_this_process_as_the_one_minute_average_does(monkeypatch) -> None:
-    # Half a core for the last 60 s: the load average has taken in 1 - 1/e of it.
-    monkeypatch.setattr(hardware, "_STARTED", (time.monotonic() - 60.0, time.process_time() - 30.0))
-    assert own_load() == pytest.approx(0.5 * (1 - math.exp(-1)), abs=0.01)
+def test_the_kernels_cpu_times_are_read_where_there_are_any() -> None:
+    times = hardware._cpu_times()
+    if not Path("/proc/stat").is_file():
+        assert times is None
+        return
+    busy, total = times
+    assert 0 <= busy <= total
+    assert 0.0 <= hardware.others_busy(0.05) <= (os.cpu_count() or 1)

@@ -10,14 +10,12 @@ up front.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 
 AUTO = "auto"
 NATIVE_BF16_CPUS = ("AMX", "AVX512_BF16")
-_LOAD_WINDOW_S = 60.0  # time constant of the 1-minute load average
-_STARTED = (time.monotonic(), time.process_time())  # this process's CPU use is counted from here
+_SAMPLE_S = 0.2  # how long the CPUs are watched to count the busy ones
 
 
 def cpu_capability() -> str:
@@ -68,24 +66,43 @@ def usable_cores() -> int:
     return cores
 
 
-def own_load() -> float:
-    """This process's part of the 1-minute load average: its mean CPU use (in cores) since
-    this module was imported, weighted as the average weighs a load that began then."""
-    wall = time.monotonic() - _STARTED[0]
-    if wall <= 0:
-        return 0.0
-    rate = (time.process_time() - _STARTED[1]) / wall
-    return rate * (1.0 - math.exp(-wall / _LOAD_WINDOW_S))
+def _cpu_times() -> tuple[float, float] | None:
+    """``(busy, total)`` clock ticks of all CPUs since boot (``/proc/stat``); None where there is none."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = stat.readline().split()
+    except OSError:
+        return None
+    if len(fields) < 5 or fields[0] != "cpu":
+        return None
+    ticks = [float(v) for v in fields[1:9]]  # user nice system idle iowait irq softirq steal (guest is in user)
+    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)
+
+
+def others_busy(sample_s: float = _SAMPLE_S) -> float | None:
+    """Cores that other processes keep busy now: the CPUs' busy ticks over ``sample_s``, less this
+    process's own. None where the kernel does not say (no ``/proc/stat``).
+
+    Measured now, not read from the load average: that one trails by a minute, so a process
+    started right after a busy job would see the finished job's load and take too few threads.
+    """
+    before, own_before = _cpu_times(), time.process_time()
+    if before is None:
+        return None
+    time.sleep(sample_s)
+    after, own_after = _cpu_times(), time.process_time()
+    if after is None or after[1] <= before[1]:
+        return None
+    ticks_per_core = (after[1] - before[1]) / (os.cpu_count() or 1)
+    own = (own_after - own_before) * os.sysconf("SC_CLK_TCK")
+    return max(0.0, (after[0] - before[0] - own) / ticks_per_core)
 
 
 def free_cores() -> tuple[int, float]:
-    """``(cores free now, load of other processes)``: the usable cores less the 1-minute
-    load average that is not this process's own, at least 1 (all usable ones where the
-    load average is unknown)."""
+    """``(cores free now, cores other processes keep busy)``: the usable cores less the busy
+    ones, at least 1 (all usable ones where the kernel does not say how busy they are)."""
     usable = usable_cores()
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # Windows
+    others = others_busy()
+    if others is None:
         return usable, 0.0
-    others = max(0.0, load - own_load())
     return max(1, min(usable, usable - round(others))), others

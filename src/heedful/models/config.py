@@ -33,7 +33,7 @@ class ModelConfig:
     """A prompt longer than the context: truncate its left end (counted) or stop with an error."""
     threads: int | None = None
     """CPU threads for torch. None: $HEEDFUL_THREADS if set, else the cores free now: usable cores
-    (os.sched_getaffinity, at most $OMP_NUM_THREADS) less the load average of other processes, at least 1. Left out
+    (os.sched_getaffinity, at most $OMP_NUM_THREADS) less those other processes keep busy now, at least 1. Left out
     of run ids and cache keys (results differ only in float rounding)."""
 
     def identity(self) -> dict[str, Any]:

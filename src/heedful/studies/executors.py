@@ -12,7 +12,6 @@ re-run retries it.
 from __future__ import annotations
 
 import logging
-import os
 import time
 import traceback
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from heedful.errors import HeedfulError, UserError
+from heedful.hardware import free_cores
 from heedful.io import read_json_object, write_json_atomic
 from heedful.progress import progress_bar
 from heedful.rundir import RunDir
@@ -153,7 +153,7 @@ def _run_ray(
         if address:
             ray.init(address=address, logging_level=logging.WARNING)
         else:
-            ray.init(num_cpus=free_cpus(), include_dashboard=False, logging_level=logging.WARNING)
+            ray.init(num_cpus=free_cores()[0], include_dashboard=False, logging_level=logging.WARNING)
     try:
         remote = ray.remote(execute_unit)
         waiting, running = list(todo), {}
@@ -181,7 +181,3 @@ def _run_ray(
             ray.shutdown()
 
 
-def free_cpus() -> int:
-    """CPUs not busy now: this process's CPUs less the load average of the last minute (at least 1)."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cpus - round(os.getloadavg()[0]))
