@@ -54,7 +54,7 @@ ROBUSTNESS_RESULTS = ROOT / "benchmarks" / "results" / "scoring-robustness.json"
 MODEL = "smollm2-135m-instruct"
 LM_EVAL_TASK = "heedful_bench_bbl_mc"
 LM_HEAD_ROWS = 256
-TARGETS = {"float32": 2.5, "bfloat16": 5.0}  # minimum items/s ratio over lm-eval float32
+TARGETS = {"float32": 4.0, "bfloat16": 5.0}  # minimum items/s ratio over lm-eval float32 (issue 14)
 ROBUSTNESS_TARGET = 6.0  # minimum items/s ratio over lm-eval float32 on the robustness workload
 
 
@@ -503,7 +503,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         target = "items/s >= 6x lm-eval float32, |dloglik| <= 1e-3, same predictions (heedful / limit <= 1.3 reported)"
     elif args.dtype == "float32":
         met = fp32_ratio >= TARGETS["float32"] and fp32_agree["max_abs_diff"] <= 1e-3 and fp32_agree["agreement"] == 1.0
-        target = "items/s >= 2.5x lm-eval float32, |dloglik| <= 1e-3, same predictions"
+        target = "items/s >= 4x lm-eval float32, |dloglik| <= 1e-3, same predictions"
     else:
         met = fp32_ratio >= TARGETS.get(args.dtype, 5.0) and fp32_agree["agreement"] >= 0.99
         target = "items/s >= 5x lm-eval float32, same prediction as lm-eval float32 on >= 99% of items"
