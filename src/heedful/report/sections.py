@@ -557,6 +557,8 @@ def alterations(units: Sequence[ReportUnit], settings: Settings) -> list[Section
             by_mode["rank classification over the label space" if options else "generation"].append(unit)
     figures = []
     for mode, group in by_mode.items():
+        # A label picked from the label space is right or wrong: exact match is its accuracy.
+        measure = "exact match" if mode == "generation" else "accuracy"
         rows, per_task = [], []
         for unit in group:
             arm = _alteration_arm(arm_label(trained_from(unit, trained)))
@@ -574,17 +576,19 @@ def alterations(units: Sequence[ReportUnit], settings: Settings) -> list[Section
         found = sorted({r["alteration"] for r in rows if r["alteration"]},
                        key=lambda k: (list(ALTERATION_NAMES.values()).index(k) if k in ALTERATION_NAMES.values() else 9, k))
         figures.append(Figure(
-            name=f"alterations-{_slug(mode)}", title=f"Exact match per instruction alteration ({mode})",
+            name=f"alterations-{_slug(mode)}",
+            title=f"{measure.capitalize()} per instruction alteration ({mode})",
             caption=("Mean exact match over tasks of each model (untuned, or tuned by the named method on the named "
                      "training prompts) "
                      "under each alteration of the evaluation instruction (Kung & Peng 2023), 95% bootstrap CI over "
                      "instances stratified by task. Lines: the random guess over the label space (expected) and the "
                      "train split's majority label, on the same instances."),
             rows=rows, units=[u.id for u in group],
-            draw=lambda path, rows=rows, arms=arms, found=found, lines_=lines_, mode=mode: plots.grouped_bars(
-                path, groups=arms, series=found,
-                values=_cells([r for r in rows if r["alteration"]], "model", "alteration"),
-                ylabel="exact match (%)", title=mode, baselines=lines_),
+            draw=lambda path, rows=rows, arms=arms, found=found, lines_=lines_, mode=mode, measure=measure: (
+                plots.grouped_bars(
+                    path, groups=arms, series=found,
+                    values=_cells([r for r in rows if r["alteration"]], "model", "alteration"),
+                    ylabel=f"{measure} (%)", title=mode, baselines=lines_)),
         ))
         tasks = sorted({r["tasks"] for r in per_task})
         task_base = group[0].baselines.get("tasks") or {}
@@ -597,13 +601,14 @@ def alterations(units: Sequence[ReportUnit], settings: Settings) -> list[Section
                                      "ci_low_%": None, "ci_high_%": None})
         series = list(dict.fromkeys(r["model"] for r in original))
         figures.append(Figure(
-            name=f"alterations-tasks-{_slug(mode)}", title=f"Exact match per task, original instruction ({mode})",
+            name=f"alterations-tasks-{_slug(mode)}",
+            title=f"{measure.capitalize()} per task, original instruction ({mode})",
             caption=("Per task: each model under the original instruction, 95% bootstrap CI over instances, beside "
                      "the task's random-guess expectation and majority-label score."),
             rows=original, units=[u.id for u in group],
-            draw=lambda path, original=original, tasks=tasks, series=series: plots.task_dots(
+            draw=lambda path, original=original, tasks=tasks, series=series, measure=measure: plots.task_dots(
                 path, tasks=tasks, series=series, values=_cells(original, "tasks", "model"),
-                xlabel="exact match (%)", title="per task"),
+                xlabel=f"{measure} (%)", title="per task"),
         ))
     if not figures:
         return []
