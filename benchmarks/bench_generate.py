@@ -176,9 +176,9 @@ def prefill(backend: Any, rows: Sequence[list[int]], batch_size: int) -> None:
 
 def answer_text(tokenizer: Any, tokens: Sequence[int], eos: set[int], stops: Sequence[str]) -> str:
     """The answer ``backend.generate`` returns for these new tokens."""
-    from heedful.models.backend import _cut_at_stop
+    from heedful.models.stops import cut_at_stop
 
-    return _cut_at_stop(tokenizer.decode([t for t in tokens if t not in eos], skip_special_tokens=True), stops)
+    return cut_at_stop(tokenizer.decode([t for t in tokens if t not in eos], skip_special_tokens=True), stops)
 
 
 # ------------------------------------------------------------------------ compare

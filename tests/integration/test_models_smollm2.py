@@ -105,7 +105,7 @@ def test_batched_greedy_equals_plain_generate(smollm2) -> None:
     """heedful's loop (rows leave the batch as they stop) against transformers' generate, stop rule applied after."""
     from transformers import GenerationConfig
 
-    from heedful.models.backend import _cut_at_stop
+    from heedful.models.stops import cut_at_stop
 
     tok = smollm2.tokenizer
 
@@ -130,7 +130,7 @@ def test_batched_greedy_equals_plain_generate(smollm2) -> None:
         new = smollm2.model.generate(input_ids=ids, attention_mask=mask, generation_config=config)[:, width:].tolist()
     reference = [r[: next((k + 1 for k, t in enumerate(r) if t in eos), len(r))] for r in new]
     texts = [tok.decode([t for t in r if t not in eos], skip_special_tokens=True) for r in reference]
-    expected = [_cut_at_stop(text, ["\n"]) for text in texts]
+    expected = [cut_at_stop(text, ["\n"]) for text in texts]
     assert smollm2.generate(prompts, max_new_tokens=24, stop=["\n"], batch_size=len(prompts)) == expected
     tokens, _ = smollm2._greedy(rows, 24, ["\n"])
     assert all(r[: len(t)] == t for t, r in zip(tokens, reference))

@@ -11,9 +11,9 @@ import pytest
 import torch
 from transformers import GenerationConfig
 
-from heedful.models.backend import _cut_at_stop
 from heedful.models.greedy import greedy_decode
 from heedful.models.hf_causal import CausalBackend
+from heedful.models.stops import cut_at_stop
 
 # Different lengths, so the batch is left-padded.
 PROMPTS = [
@@ -104,7 +104,7 @@ def test_generate_text_equals_plain_generate_then_stop_strings(case) -> None:
     causal, rows, ref, _, stops, _ = case
     tok, eos = causal.tokenizer, causal.eos_ids
     # EOS tokens are not text (the extra one here is an ordinary token).
-    expected = [_cut_at_stop(tok.decode([t for t in r if t not in eos], skip_special_tokens=True), stops) for r in ref]
+    expected = [cut_at_stop(tok.decode([t for t in r if t not in eos], skip_special_tokens=True), stops) for r in ref]
     assert causal.generate(PROMPTS, max_new_tokens=MAX_NEW, stop=stops, batch_size=len(PROMPTS)) == expected
     # Smaller batches, one unpadded: the same text.
     assert causal.generate(PROMPTS, max_new_tokens=MAX_NEW, stop=stops, batch_size=1) == expected

@@ -230,11 +230,12 @@ def test_generation_is_cut_at_the_first_stop_string(causal: CausalBackend) -> No
 
 
 def test_stop_strings_end_the_answer_not_the_whitespace_before_it(causal_tokenizer) -> None:
-    from heedful.models.backend import _AnswerStop, _cut_at_stop
+    from heedful.models.backend import _AnswerStop
+    from heedful.models.stops import cut_at_stop
 
-    assert _cut_at_stop("\nyes\nmore", ["\n"]) == "\nyes"
-    assert _cut_at_stop("  no", ["\n"]) == "  no"
-    assert _cut_at_stop("a.b", [".", "b"]) == "a"
+    assert cut_at_stop("\nyes\nmore", ["\n"]) == "\nyes"
+    assert cut_at_stop("  no", ["\n"]) == "  no"
+    assert cut_at_stop("a.b", [".", "b"]) == "a"
     prompt = causal_tokenizer.encode("Q:", add_special_tokens=False)
     stop = _AnswerStop(causal_tokenizer, ["\n"], prompt_len=len(prompt), is_seq2seq=False)
     for answer, done in (("\n", False), ("\n yes", False), ("\n yes\n", True), ("yes\n", True)):

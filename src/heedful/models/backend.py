@@ -14,6 +14,7 @@ from heedful.models.batching import pad_left, pad_right, run_sorted
 from heedful.models.encoding import PairEncoder
 from heedful.models.greedy import greedy_decode
 from heedful.models.requests import EncodedRequest
+from heedful.models.stops import answers_have_stop, cut_at_stop
 from heedful.models.sun2023 import option_probabilities
 from heedful.models.types import ChoiceRequest, Progress
 
@@ -211,7 +212,7 @@ class HFBackend:
                 eos_ids=self.eos_ids,
                 cache_keyword=self._cache_keyword,
                 logits_to_keep=self._logits_to_keep,
-                stopped=(lambda answers: _answers_have_stop(self.tokenizer, answers, stop)) if stop else None,
+                stopped=(lambda answers: answers_have_stop(self.tokenizer, answers, stop)) if stop else None,
                 scores=scores,
             )
         ids, mask = self._batch_inputs(rows)
@@ -263,7 +264,7 @@ class HFBackend:
                 new.append(int(logits.argmax()))
                 if new[-1] in eos:
                     break
-                if stop and _answer_has_stop(self.tokenizer, new, stop):
+                if stop and answers_have_stop(self.tokenizer, [new], stop)[0]:
                     break
             tokens.append(new)
             steps.append(row_scores)
@@ -291,7 +292,7 @@ class HFBackend:
         def run(batch: list[list[int]]) -> list[str]:
             tokens, _ = self._greedy(batch, max_new_tokens, stops)
             texts = [self.tokenizer.decode([t for t in row if t not in eos], skip_special_tokens=True) for row in tokens]
-            return [_cut_at_stop(text, stops) for text in texts]
+            return [cut_at_stop(text, stops) for text in texts]
 
         return run_sorted(encoded, length=len, batch_size=batch_size, run_batch=run, progress=progress)
 
@@ -333,17 +334,6 @@ class HFBackend:
         return run_sorted(work, length=lambda w: len(w[0]), batch_size=batch_size, run_batch=run, progress=progress)
 
 
-def _cut_at_stop(text: str, stops: Sequence[str]) -> str:
-    """The answer: text from its first non-space character to the earliest stop string after it.
-
-    Instruct models often begin an answer with a newline after ``Output:``; a stop string
-    such as ``"\n"`` must end the answer, not precede it.
-    """
-    start = len(text) - len(text.lstrip())
-    cut = min((pos for pos in (text.find(s, start) for s in stops) if pos >= 0), default=len(text))
-    return text[:cut]
-
-
 class _AnswerStop(StoppingCriteria):
     """Stop a row once a stop string appears after its answer's first non-space character."""
 
@@ -353,19 +343,8 @@ class _AnswerStop(StoppingCriteria):
         self.start = 1 if is_seq2seq else prompt_len  # seq2seq rows start with the decoder start token
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any) -> torch.Tensor:
-        done = _answers_have_stop(self.tokenizer, input_ids[:, self.start :].tolist(), self.stops)
+        done = answers_have_stop(self.tokenizer, input_ids[:, self.start :].tolist(), self.stops)
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
-
-
-def _answers_have_stop(tokenizer: Any, answers: Sequence[Sequence[int]], stops: Sequence[str]) -> list[bool]:
-    """For each answer's tokens: whether a stop string appears after its first non-space character."""
-    texts = tokenizer.batch_decode(answers, skip_special_tokens=True)
-    return [any(stop in text.lstrip() for stop in stops) for text in texts]
-
-
-def _answer_has_stop(tokenizer: Any, new_tokens: Sequence[int], stops: Sequence[str]) -> bool:
-    """Whether a stop string appears after the answer's first non-space character."""
-    return _answers_have_stop(tokenizer, [new_tokens], stops)[0]
 
 
 def _ensure_pad_token(tokenizer: Any) -> None:

@@ -44,6 +44,7 @@ import numpy as np
 from heedful.errors import HeedfulError
 from heedful.models.config import API_PREFIX
 from heedful.models.encoding import move_trailing_whitespace
+from heedful.models.stops import cut_at_stop
 from heedful.models.types import ChoiceRequest, ChoiceScores, Progress
 
 R = TypeVar("R")
@@ -265,14 +266,12 @@ class OpenAIBackend:
         return self._run(calls, batch_size, None if progress is None else (lambda _: progress(1)))
 
     def _generate_one(self, prompt: str, max_new_tokens: int, stops: list[str]) -> str:
-        from heedful.models.backend import _cut_at_stop  # the local backends' stop rule, shared
-
         text, finish = self._complete(prompt, max_new_tokens, stops[:MAX_STOPS])
         if stops and finish == "stop" and not text.strip():
             # A stop string before the answer began (an instruct model's leading newline): ask
             # for the whole answer and let the local rule find where it ends.
             text, _ = self._complete(prompt, max_new_tokens, [])
-        return _cut_at_stop(text, stops)
+        return cut_at_stop(text, stops)
 
     def _complete(self, prompt: str, max_new_tokens: int, stops: list[str]) -> tuple[str, str | None]:
         """(text, finish reason) of one greedy request."""
