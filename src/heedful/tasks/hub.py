@@ -33,7 +33,7 @@ from typing import Any
 
 from heedful.errors import HeedfulError
 from heedful.io import read_text
-from heedful.tasks.superni import MAX_CLASSIFICATION_LABELS
+from heedful.tasks.superni import infer_label_space, split_for_index
 from heedful.tasks.taskcard import CONFIG_FIELD, Card, read_card, scalar_text
 from heedful.tasks.types import Instance, Task, TaskType
 
@@ -358,7 +358,7 @@ def _finish(card: Card, name: str, draft: _Draft, source: str, provenance: dict[
     instances = draft.instances
     if card.split_sizes is not None:
         test, val = card.split_sizes
-        splits = ["test" if i < test else "val" if i < test + val else "train" for i in range(len(instances))]
+        splits = [split_for_index(i, test, val) for i in range(len(instances))]
     else:
         splits = [card.heedful_split(s) for s in draft.hub_splits]
     instances = [dataclasses.replace(inst, split=s) for inst, s in zip(instances, splits)]
@@ -368,7 +368,7 @@ def _finish(card: Card, name: str, draft: _Draft, source: str, provenance: dict[
         raise HeedfulError(
             f"{card.origin}: key 'type' is multiple_choice, but task '{name}' instance '{missing}' has no options"
         )
-    label_space = _infer_labels(instances) if card.label_space == "infer" else card.label_space
+    label_space = infer_label_space(instances) if card.label_space == "infer" else card.label_space
     task_type = card.type or (
         TaskType.MULTIPLE_CHOICE if all_options else TaskType.CLASSIFICATION if label_space else TaskType.GENERATION
     )
@@ -388,9 +388,3 @@ def _finish(card: Card, name: str, draft: _Draft, source: str, provenance: dict[
         metadata={**metadata, "path": source, "hf": provenance},
     )
 
-
-def _infer_labels(instances: list[Instance]) -> tuple[str, ...] | None:
-    # The non-test references only: labels read off the test instances would leak their answers.
-    pool = [i for i in instances if i.split == "train"] or [i for i in instances if i.split != "test"]
-    outputs = {ref for inst in pool for ref in inst.references}
-    return tuple(sorted(outputs)) if outputs and len(outputs) <= MAX_CLASSIFICATION_LABELS else None

@@ -59,11 +59,12 @@ def metric_for_category(category: str) -> str:
     return "exact_match" if category in EXACT_MATCH_CATEGORIES else "rougeL"
 
 
-def split_for_index(index: int) -> str:
-    """The split (``test``, ``val``, ``train``) of the instance at ``index`` in file order."""
-    if index < TEST_SIZE:
+def split_for_index(index: int, test: int = TEST_SIZE, val: int = VAL_SIZE) -> str:
+    """The split (``test``, ``val``, ``train``) of the instance at ``index`` in file order: the first
+    ``test`` instances are test, the next ``val`` val (SuperNI's 100 and 10 by default)."""
+    if index < test:
         return "test"
-    if index < TEST_SIZE + VAL_SIZE:
+    if index < test + val:
         return "val"
     return "train"
 
@@ -282,10 +283,16 @@ def _type_and_labels(
         if not labels or labels == (FREE_TEXT_LABEL,):
             return TaskType.GENERATION, None
         return TaskType.CLASSIFICATION, labels
-    # Inferred from the training outputs (the non-test ones when there is no train split):
-    # a label space read off the test instances would leak their answers into baselines.
+    labels = infer_label_space(instances)
+    return (TaskType.CLASSIFICATION, labels) if labels else (TaskType.GENERATION, None)
+
+
+def infer_label_space(instances: list[Instance]) -> tuple[str, ...] | None:
+    """The sorted distinct training outputs, if few enough to be a label space (else None: open text).
+
+    Read off the train split (the non-test instances when there is none): a label space read
+    off the test instances would leak their answers into baselines.
+    """
     pool = [i for i in instances if i.split == "train"] or [i for i in instances if i.split != "test"]
     outputs = {ref for inst in pool for ref in inst.references}
-    if outputs and len(outputs) <= MAX_CLASSIFICATION_LABELS:
-        return TaskType.CLASSIFICATION, tuple(sorted(outputs))
-    return TaskType.GENERATION, None
+    return tuple(sorted(outputs)) if outputs and len(outputs) <= MAX_CLASSIFICATION_LABELS else None
