@@ -83,7 +83,7 @@ def set_threads(threads: int | None) -> int:
         why = "$HEEDFUL_THREADS"
     elif threads is None:
         threads, others = free_cores()
-        why = f"the cores free: {usable_cores()} usable, load {others:.1f} from other processes"
+        why = f"the cores free: {usable_cores()} usable, {others:.1f} busy with other processes"
     elif threads < 1:
         raise HeedfulError(f"model.threads must be at least 1, not {threads}")
     else:
