@@ -89,11 +89,23 @@ class _CacheIgnored(torch.nn.Module):
         self.inner = model
         self.config = model.config
 
+    def get_output_embeddings(self) -> torch.nn.Module:
+        return self.inner.get_output_embeddings()
+
     def forward(self, input_ids, attention_mask=None, position_ids=None, use_cache=None, **kwargs):
         return self.inner(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=use_cache)
 
 
-def test_a_model_that_ignores_the_cache_is_scored_per_option_with_one_warning(
+class _MaskIgnored(_CacheIgnored):
+    """A forward that drops a 4D attention mask (as a model with its own mask code might): no packing."""
+
+    def forward(self, input_ids, attention_mask=None, position_ids=None, use_cache=None, **kwargs):
+        if attention_mask is not None and attention_mask.dim() == 4:
+            attention_mask = None
+        return self.inner(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=use_cache)
+
+
+def test_a_model_that_ignores_the_cache_packs_without_sharing_prefixes_with_one_warning(
     causal_tokenizer, tiny_llama, caplog, monkeypatch
 ) -> None:
     model = _CacheIgnored(tiny_llama(len(causal_tokenizer)))
@@ -101,10 +113,28 @@ def test_a_model_that_ignores_the_cache_is_scored_per_option_with_one_warning(
     with caplog.at_level(logging.WARNING, logger="heedful.models"):
         backend = CausalBackend(model, causal_tokenizer, name="ignores-cache")
         CausalBackend(model, causal_tokenizer, name="again")  # a second backend in the run: no second warning
+        results = backend.loglikelihoods(SHARED_REQUESTS, batch_size=4)
+    assert backend.shared_prefix and backend._cache_keyword is None
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert warning.startswith("prompts share no prefix across instances (slower): ") and "cache" in warning
+    assert backend.tokens.prompt_run == backend.tokens.prompt
+    for req, res in zip(SHARED_REQUESTS, results):
+        logliks, _ = reference_scores(model.inner, causal_tokenizer, req)
+        np.testing.assert_allclose(res.logliks, logliks, atol=1e-5, rtol=0)
+
+
+def test_a_model_that_ignores_the_packed_mask_is_scored_per_option_with_one_warning(
+    causal_tokenizer, tiny_llama, caplog, monkeypatch
+) -> None:
+    model = _MaskIgnored(tiny_llama(len(causal_tokenizer)))
+    monkeypatch.setattr(hf_causal, "_WARNED", set())
+    with caplog.at_level(logging.WARNING, logger="heedful.models"):
+        backend = CausalBackend(model, causal_tokenizer, name="ignores-mask")
+        CausalBackend(model, causal_tokenizer, name="again")
         results = backend.loglikelihoods(REQUESTS, batch_size=4)
     assert not backend.shared_prefix
     [warning] = [r.getMessage() for r in caplog.records]
-    assert warning.startswith("scoring one sequence per option (slower): ") and "cache" in warning
+    assert warning.startswith("scoring one sequence per option (slower): ") and "4D attention mask" in warning
     for req, res in zip(REQUESTS, results):
         logliks, _ = reference_scores(model.inner, causal_tokenizer, req)
         np.testing.assert_allclose(res.logliks, logliks, atol=1e-5, rtol=0)
@@ -173,7 +203,7 @@ def test_truncation_error_mode_refuses_long_prompts(causal_tokenizer, tiny_llama
 
 def test_out_of_memory_halves_the_batch(causal: CausalBackend, monkeypatch: pytest.MonkeyPatch) -> None:
     expected = causal.loglikelihoods(REQUESTS, batch_size=1)
-    real = causal._score_shared_prefix
+    real = causal._score_packed
     sizes: list[int] = []
 
     def flaky(batch, **prefix):
@@ -182,7 +212,7 @@ def test_out_of_memory_halves_the_batch(causal: CausalBackend, monkeypatch: pyte
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real(batch, **prefix)
 
-    monkeypatch.setattr(causal, "_score_shared_prefix", flaky)
+    monkeypatch.setattr(causal, "_score_packed", flaky)
     got = causal.loglikelihoods(REQUESTS, batch_size=4)
     assert sizes[:3] == [4, 2, 1]
     assert max(sizes[3:]) == 1
@@ -194,14 +224,14 @@ def test_out_of_memory_at_batch_one_and_other_errors_propagate(causal: CausalBac
     def oom(batch, **prefix):
         raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate... out of memory")
 
-    monkeypatch.setattr(causal, "_score_shared_prefix", oom)
+    monkeypatch.setattr(causal, "_score_packed", oom)
     with pytest.raises(RuntimeError, match="out of memory"):
         causal.loglikelihoods(REQUESTS, batch_size=4)
 
     def broken(batch, **prefix):
         raise RuntimeError("shape mismatch")
 
-    monkeypatch.setattr(causal, "_score_shared_prefix", broken)
+    monkeypatch.setattr(causal, "_score_packed", broken)
     with pytest.raises(RuntimeError, match="shape mismatch"):
         causal.loglikelihoods(REQUESTS, batch_size=4)
 
@@ -402,7 +432,7 @@ def test_shared_prefixes_save_as_much_as_the_best_cut() -> None:
 @pytest.mark.parametrize("shared_prefix", [True, False])
 def test_batches_keep_to_the_memory_budget(causal: CausalBackend, monkeypatch, shared_prefix: bool) -> None:
     causal.shared_prefix = shared_prefix
-    run_batch = "_score_shared_prefix" if shared_prefix else "_score_per_option"
+    run_batch = "_score_packed" if shared_prefix else "_score_per_option"
     real = getattr(causal, run_batch)
     batches: list[tuple[list, int]] = []
 
@@ -411,11 +441,12 @@ def test_batches_keep_to_the_memory_budget(causal: CausalBackend, monkeypatch, s
         return real(batch, **prefix)
 
     def cost(w, shared):
-        return causal._scoring_bytes(w, shared=shared, per_option=not shared_prefix)
+        return causal._scoring_bytes(w, shared=shared, per_option=not shared_prefix, batch_size=64)
 
     monkeypatch.setattr(causal, run_batch, spy)
     encoded = causal._encode_requests(SHARED_REQUESTS, context_budget=lambda _: 10**6)
-    budget = 3 * max(cost(w, 0) for w in encoded)
+    groups = hf_causal.shared_prefixes([w.ctx for w in encoded]) if shared_prefix else [(0, range(len(encoded)))]
+    budget = 2 * max(cost(encoded[i], shared) for shared, idx in groups for i in idx)
     expected = causal.loglikelihoods(SHARED_REQUESTS, batch_size=64)
     unbounded = len(batches)
     batches.clear()

@@ -39,13 +39,15 @@ def run_sorted(
     progress: Progress | None = None,
     cost: Callable[[T], float] | None = None,
     budget: float | None = None,
+    max_tokens: int | None = None,
 ) -> list[R]:
     """Run ``run_batch`` over ``items`` longest first and return results in input order.
 
     Longest-first keeps padding low within a batch and makes an out-of-memory error
     happen on the first batch. A batch holds at most ``batch_size`` items and, given
     ``cost`` and ``budget``, stops growing before its count times its costliest item (what
-    a padded batch holds) would pass ``budget``; it always takes one item. On an
+    a padded batch holds) would pass ``budget``, and, given ``max_tokens``, before the
+    items' summed ``length`` would pass it (a packed batch); it always takes one item. On an
     out-of-memory error the batch is halved and the same items retried, down to a batch of
     one, after which the error propagates; later batches keep the smaller size.
     """
@@ -62,6 +64,13 @@ def run_sorted(
             for k in range(start + 1, end):
                 worst = max(worst, costs[order[k]])
                 if (k - start + 1) * worst > budget:  # type: ignore[operator]
+                    end = k
+                    break
+        if max_tokens is not None:
+            total = length(items[order[start]])
+            for k in range(start + 1, end):
+                total += length(items[order[k]])
+                if total > max_tokens:
                     end = k
                     break
         idx = order[start:end]

@@ -17,6 +17,17 @@ import torch
 from heedful.errors import HeedfulError
 from heedful.models.backend import HFBackend, is_prompt_learning
 from heedful.models.batching import pad_right, run_sorted
+from heedful.models.head import capture_head_input, final_logits, unwrap
+from heedful.models.packing import (
+    FULL,
+    SLIDING,
+    PackedRow,
+    attention_masks,
+    bin_rows,
+    layer_kinds,
+    pack_options,
+    stack_rows,
+)
 from heedful.models.requests import EncodedRequest, collect_scores
 from heedful.models.types import ChoiceRequest, ChoiceScores, Progress
 
@@ -80,6 +91,88 @@ def cache_keyword(model: Any) -> tuple[str | None, str]:
     return None, reason
 
 
+def packed_logits(
+    model: Any,
+    rows: Sequence[PackedRow],
+    n_prompts: Sequence[int],
+    *,
+    kinds: set[str],
+    window: int | None,
+    additive: torch.dtype | None,
+    pad_id: int,
+    shared: int = 0,
+    prefix: Any = None,
+    cache_keyword: str | None = None,
+) -> torch.Tensor:
+    """Float32 logits ``[K, vocab]`` where packed ``rows`` are scored, rows in order.
+
+    Per row: its prompts' last positions, then its option tokens after the first. The
+    rows run as one padded batch; the head runs only at those positions (its input is
+    captured, :mod:`heedful.models.head`), whichever row they are in. ``prefix``: the cache
+    of ``shared`` tokens every row starts with (copied: the call appends to it).
+    """
+    dev = next(model.parameters()).device
+    ids, positions = stack_rows(rows, pad_id)
+    masks = attention_masks(rows, n_prompts, shared, kinds, window, additive_dtype=additive)
+    masks = {k: m.to(dev) for k, m in masks.items()} if isinstance(masks, dict) else masks.to(dev)
+    kwargs: dict[str, Any] = {}
+    if prefix is not None:
+        cache = copy.deepcopy(prefix)
+        cache.batch_repeat_interleave(len(rows))
+        kwargs[cache_keyword] = cache  # type: ignore[index]
+    inner = unwrap(model)
+    head = inner.get_output_embeddings()
+    with capture_head_input(head) as box:
+        model(
+            input_ids=ids.to(dev), position_ids=positions.to(dev), attention_mask=masks, use_cache=prefix is not None,
+            **kwargs,
+        )
+    keep_row = torch.cat([torch.full((len(r.last) + len(r.tail_index),), k) for k, r in enumerate(rows)])
+    keep_col = torch.cat([torch.cat([r.last, r.tail_index]) for r in rows])
+    hidden = box["hidden"][keep_row.to(dev), keep_col.to(dev)]
+    return final_logits(inner.config.get_text_config(), head(hidden)).float()
+
+
+def packs_sequences(
+    model: Any, kinds: set[str], window: int | None, additive: torch.dtype | None
+) -> tuple[bool, str]:
+    """Whether ``model`` scores sequences packed in one row as it scores each alone.
+
+    Found by trying: two 4-token prompts, each with a 3-token option, packed with their
+    block mask (:func:`heedful.models.packing.attention_masks`) must give each option's
+    log-probabilities of its own pass over prompt + option. A model that ignores the 4D
+    mask (transformers then infers sequences from where the position ids restart) or the
+    position ids differs by whole nats (as in :func:`cache_keyword`). Returns ``(True,
+    "")`` or ``(False, reason)``.
+    """
+    if is_prompt_learning(model):
+        return False, "prompt-learning adapters re-inject their virtual tokens on every forward call"
+    if not kinds <= {FULL, SLIDING}:
+        return False, f"no packed attention mask for layers of kind {sorted(kinds - {FULL, SLIDING})}"
+    dev = next(model.parameters()).device
+    middle = int(model.config.get_text_config().vocab_size) // 2
+    prompts = [list(range(middle, middle + 4)), list(range(middle + 4, middle + 8))]
+    options = [(0, list(range(middle + 8, middle + 11))), (1, list(range(middle + 11, middle + 14)))]
+    rows = [pack_options(prompts, options, 0)]
+    with torch.inference_mode():
+        try:
+            logits = packed_logits(model, rows, [len(prompts)], kinds=kinds, window=window, additive=additive, pad_id=0)
+        except (TypeError, ValueError, RuntimeError, AttributeError) as exc:
+            return False, f"the model takes no packed rows with a 4D attention mask ({exc})"
+        row = rows[0]
+        for r, (i, option) in enumerate(options):
+            packed = logits[torch.cat([torch.tensor([i]), len(prompts) + torch.nonzero(row.tail_option == r)[:, 0]]).to(dev)]
+            ids = prompts[i] + option[:-1]
+            alone = model(input_ids=torch.tensor([ids], device=dev), use_cache=False).logits[0, len(prompts[i]) - 1 :]
+            if not torch.allclose(torch.log_softmax(packed, -1), torch.log_softmax(alone.float(), -1), atol=0.5, rtol=0):
+                return False, "a packed row with a 4D attention mask does not score as its sequences alone"
+    return True, ""
+
+
+# Tokens a packed row holds (a batch stops growing before passing it; a longer prompt gets a
+# row of its own). Packed attention spans the whole row, so its cost grows with the row's
+# square while the matmuls gain little past a few hundred rows.
+PACKED_ROW_TOKENS = 512
 # A shared prefix shorter than this saves less than its extra forward call costs.
 MIN_SHARED_PREFIX = 8
 # Sorted contexts a prefix group may span (bounds the grouping's search, not the sharing).
@@ -182,28 +275,37 @@ def token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.T
 class CausalBackend(HFBackend):
     """A decoder-only model (``AutoModelForCausalLM``), optionally wrapped by a PEFT adapter.
 
-    Scoring runs each prompt once and shares its key/value cache among the options
-    (``shared_prefix``); the first tokens that several prompts share (a phrasing's
-    instruction, k-shot demonstrations) run once, and their cache serves every prompt that
-    starts with them (:func:`shared_prefixes`). Prompt-learning adapters (prefix, prompt,
-    p-tuning), which re-inject their virtual tokens on every call, are scored one sequence
-    per option. ``tokens`` counts what scoring read.
+    Scoring packs a batch of prompts and their options into one row with a block mask
+    (:mod:`heedful.models.packing`): no padding, and each prompt runs once for all its
+    options. The first tokens that several prompts share (a phrasing's instruction, k-shot
+    demonstrations) run once, and their key/value cache serves every prompt that starts
+    with them (:func:`shared_prefixes`). Prompt-learning adapters (prefix, prompt,
+    p-tuning), which re-inject their virtual tokens on every call, and models that take no
+    packed rows are scored one sequence per option, with a warning. ``tokens`` counts what
+    scoring read.
     """
 
     is_seq2seq = False
 
     def __init__(self, model: Any, tokenizer: Any, **kwargs: Any) -> None:
         super().__init__(model, tokenizer, **kwargs)
-        self._cache_keyword, reason = cache_keyword(model)
-        self.shared_prefix = self._cache_keyword is not None
-        if not self.shared_prefix and reason not in _WARNED:
+        config = model.config.get_text_config()
+        self._kinds, self._window = layer_kinds(config)
+        eager = getattr(config, "_attn_implementation", None) == "eager"
+        self._additive = next(model.parameters()).dtype if eager else None  # eager attention adds its mask
+        self.shared_prefix, reason = packs_sequences(model, self._kinds, self._window, self._additive)
+        self._cache_keyword = None
+        if self.shared_prefix:
+            self._cache_keyword, cache_reason = cache_keyword(model)
+            if self._cache_keyword is None and cache_reason not in _WARNED:
+                _WARNED.add(cache_reason)
+                log.warning("prompts share no prefix across instances (slower): %s", cache_reason)
+        elif reason not in _WARNED:
             _WARNED.add(reason)  # once per process: a training run builds a backend per evaluation
             log.warning("scoring one sequence per option (slower): %s", reason)
         params = inspect.signature(_base_model(model).forward).parameters
         self._logits_to_keep = "logits_to_keep" in params and not is_prompt_learning(model)
         self._costs = Footprint.of(model)
-        # Sliding-window attention (Gemma, Mistral): its cache keeps the batch's last positions.
-        self._window = getattr(model.config.get_text_config(), "sliding_window", None)
         self.tokens = TokenCounts()
 
     # ------------------------------------------------------------------ scoring
@@ -234,18 +336,26 @@ class CausalBackend(HFBackend):
                 cost=cost, budget=budget,
             )
 
+        def packed(items: list[EncodedRequest], shared: int, prefix: Any) -> list[ChoiceScores]:
+            return run_sorted(
+                items, length=lambda w: w.packed_length(shared), batch_size=batch_size,
+                run_batch=partial(self._score_packed, shared=shared, prefix=prefix), progress=progress,
+                cost=partial(self._scoring_bytes, shared=shared, batch_size=batch_size), budget=budget,
+                max_tokens=PACKED_ROW_TOKENS,
+            )
+
         self.tokens.prompt += sum(len(w.ctx) for w in work)
         self.tokens.tails += sum(len(c) - 1 for w in work for c in w.conts)
         if not self.shared_prefix:
             self.tokens.prompt_run += sum(len(w.ctx) * len(w.conts) for w in work)
             return batched(work, self._score_per_option, per_option=True)
         results: list[ChoiceScores | None] = [None] * len(work)
-        for shared, idx in shared_prefixes([w.ctx for w in work]):
+        groups = shared_prefixes([w.ctx for w in work]) if self._cache_keyword else [(0, list(range(len(work))))]
+        for shared, idx in groups:
             group = [work[i] for i in idx]
             self.tokens.prompt_run += shared + sum(len(w.ctx) - shared for w in group)
             prefix = self._prefix_cache(group[0].ctx[:shared]) if shared else None
-            run = partial(self._score_shared_prefix, shared=shared, prefix=prefix)
-            for i, score in zip(idx, batched(group, run, shared=shared)):
+            for i, score in zip(idx, packed(group, shared, prefix)):
                 results[i] = score
         return results  # type: ignore[return-value]
 
@@ -261,79 +371,47 @@ class CausalBackend(HFBackend):
             )
         return returned_cache(out)
 
-    def _score_shared_prefix(
-        self, batch: list[EncodedRequest], *, shared: int = 0, prefix: Any = None
-    ) -> list[ChoiceScores]:
-        """One pass over the (right-padded) prompts, then the options' tails on their copied caches.
+    def _score_packed(self, batch: list[EncodedRequest], *, shared: int = 0, prefix: Any = None) -> list[ChoiceScores]:
+        """The batch's prompts and options packed into rows (:mod:`heedful.models.packing`), one forward call.
 
-        With ``prefix`` (the cache of the first ``shared`` tokens, common to every prompt of
-        the batch), only the rest of each prompt is run, on a copy of that cache per prompt.
+        Prompts are binned into rows of about :data:`PACKED_ROW_TOKENS` tokens, so the
+        linear layers see the whole batch while attention spans a row. With ``prefix`` (the
+        cache of the first ``shared`` tokens, common to every prompt of the batch), each
+        prompt is packed past that prefix and reads the cache.
         """
         dev = self.device
-        rest_ids, rest_mask = pad_right([w.ctx[shared:] for w in batch], self.pad_id)
-        n_ctx, width = rest_ids.shape
-        longest = shared + width + max(len(c) for w in batch for c in w.conts) - 1
-        if n_ctx > 1 and self._window and longest >= self._window:
-            # A sliding-window layer's cache keeps the last positions of the padded batch,
-            # which are padding for a shorter prompt: run such a batch one prompt at a time.
-            return [s for w in batch for s in self._score_shared_prefix([w], shared=shared, prefix=prefix)]
-        ctx_mask = torch.cat([torch.ones(n_ctx, shared, dtype=torch.long), rest_mask], dim=1).to(dev)
-        ctx_lens = torch.tensor([len(w.ctx) for w in batch], device=dev)
-        last = ctx_lens - shared - 1  # the last prompt position, counted in the rest
-        kwargs: dict[str, Any] = {}
-        if prefix is not None:
-            cache = copy.deepcopy(prefix)  # the prefix serves every batch of its group
-            cache.batch_repeat_interleave(n_ctx)
-            kwargs[self._cache_keyword] = cache  # type: ignore[index]
-        if self._logits_to_keep:
-            # Only the last prompt position's logits are needed; skip the vocabulary
-            # projection everywhere else.
-            keep = torch.unique(last)
-            kwargs["logits_to_keep"] = keep
-            cols = torch.searchsorted(keep, last)
-        else:
-            cols = last
+        rows: list[PackedRow] = []
+        n_prompts: list[int] = []
+        flat: list[tuple[int, int]] = []  # (request, option), in the order the rows hold the options
+        first_at: list[int] = []  # per option: the kept logits row of its prompt's last token
+        tail_at: list[int] = []  # per tail token: its kept logits row
+        offset = 0  # kept logits rows of the rows before
+        for members in bin_rows([w.packed_length(shared) for w in batch], PACKED_ROW_TOKENS):
+            options = [(i, batch[b].conts[j]) for i, b in enumerate(members) for j in range(len(batch[b].conts))]
+            row = pack_options([batch[b].ctx for b in members], options, shared)
+            tail_option = row.tail_option + len(flat)
+            rows.append(PackedRow(**{**vars(row), "tail_option": tail_option}))
+            n_prompts.append(len(members))
+            flat += [(b, j) for b in members for j in range(len(batch[b].conts))]
+            first_at += [offset + i for i, _ in options]
+            tail_at += range(offset + len(members), offset + len(members) + len(row.tail_index))
+            offset += len(members) + len(row.tail_index)
         with torch.inference_mode():
-            out = self.model(
-                input_ids=rest_ids.to(dev),
-                attention_mask=ctx_mask,
-                position_ids=(shared + torch.arange(width, device=dev)).expand(n_ctx, width),
-                use_cache=True,
-                **kwargs,
+            logits = packed_logits(
+                self.model, rows, n_prompts, kinds=self._kinds, window=self._window, additive=self._additive,
+                pad_id=self.pad_id, shared=shared, prefix=prefix, cache_keyword=self._cache_keyword,
             )
-            first_logits = out.logits[torch.arange(n_ctx, device=dev), cols]  # [n_ctx, vocab]
-            rows = [(b, j) for b, w in enumerate(batch) for j in range(len(w.conts))]
-            firsts = torch.tensor([batch[b].conts[j][0] for b, j in rows], device=dev)
-            owners = torch.tensor([b for b, _ in rows], device=dev)
-            first_lp, first_greedy = token_logprobs(first_logits[owners], firsts)
-            logliks = first_lp.double().cpu().tolist()
-            greedy = first_greedy.cpu().tolist()
-
-            tails = [r for r, (b, j) in enumerate(rows) if len(batch[b].conts[j]) > 1]
-            if tails:
-                cache = returned_cache(out)
-                tail_owner = owners[tails]
-                # Copy each prompt's cache once per option that needs it (index repeats gather).
-                cache.batch_select_indices(tail_owner)
-                conts = [batch[rows[r][0]].conts[rows[r][1]] for r in tails]
-                tail_ids, tail_mask = pad_right([c[:-1] for c in conts], self.pad_id)
-                targets, _ = pad_right([c[1:] for c in conts], self.pad_id)
-                n_tail = tail_ids.shape[1]
-                out2 = self.model(
-                    input_ids=tail_ids.to(dev),
-                    attention_mask=torch.cat([ctx_mask[tail_owner], tail_mask.to(dev)], dim=1),
-                    position_ids=ctx_lens[tail_owner].unsqueeze(1) + torch.arange(n_tail, device=dev),
-                    use_cache=True,
-                    **{self._cache_keyword: cache},
-                )
-                lp, is_max = token_logprobs(out2.logits, targets.to(dev))
-                valid = tail_mask.to(dev).bool()
-                sums = (lp * valid).double().sum(dim=1).cpu().tolist()
-                all_max = (is_max | ~valid).all(dim=1).cpu().tolist()
-                for k, r in enumerate(tails):
-                    logliks[r] += sums[k]
-                    greedy[r] = greedy[r] and all_max[k]
-        return collect_scores(batch, rows, logliks, greedy)
+            firsts = torch.tensor([batch[b].conts[j][0] for b, j in flat], device=dev)
+            loglik, greedy = token_logprobs(logits[torch.tensor(first_at, device=dev)], firsts)
+            loglik = loglik.double()
+            if tail_at:
+                targets = torch.cat([r.tail_targets for r in rows]).to(dev)
+                option = torch.cat([r.tail_option for r in rows]).to(dev)
+                lp, is_max = token_logprobs(logits[torch.tensor(tail_at, device=dev)], targets)
+                loglik = loglik.index_add(0, option, lp.double())
+                missed = torch.zeros(len(flat), dtype=torch.long, device=dev).index_add(0, option, (~is_max).long())
+                greedy = greedy & (missed == 0)
+        return collect_scores(batch, flat, loglik.cpu().tolist(), greedy.cpu().tolist())
 
     def _score_per_option(self, batch: list[EncodedRequest]) -> list[ChoiceScores]:
         """One full sequence per option: the reference path, and the one prompt-learning adapters need."""
@@ -365,22 +443,24 @@ class CausalBackend(HFBackend):
             greedy = (is_max | ~valid).all(dim=1).cpu().tolist()
         return collect_scores(batch, rows, logliks, greedy)
 
-    def _scoring_bytes(self, w: EncodedRequest, *, shared: int = 0, per_option: bool = False) -> int:
+    def _scoring_bytes(self, w: EncodedRequest, *, shared: int = 0, per_option: bool = False, batch_size: int = 1) -> int:
         """Estimated working memory of scoring ``w`` in a batch (what ``memory_budget_mb`` is checked against).
 
         Each forward pass holds, per sequence: the key/value cache of every token it sees
         (one layer's at a time when no cache is kept), activations and attention scores of
         the tokens it runs, and float32 logits (with their log-softmax temporaries) at the
-        positions whose logits are kept. The shared path runs the prompt past its ``shared``
-        prefix (keeping one position's logits), then every option's tail on a copy of the
-        prompt's cache (keeping all its logits); the per-option path runs prompt + option
-        once per option. An estimate, not a measurement (about 1.1-1.5 times the peak RSS
-        growth measured with SmolLM2): the model's weights are not counted.
+        positions whose logits are kept. The packed path runs the prompt past its
+        ``shared`` prefix and every option token after the first in one row, whose
+        attention spans the whole row (taken as ``batch_size`` items like this one), and
+        keeps logits at the prompt's last position and the options' tokens; the per-option
+        path runs prompt + option once per option. An estimate, not a measurement (about
+        1.1-1.5 times the peak RSS growth measured with SmolLM2): the model's weights are
+        not counted.
         """
         c = self._costs
         ctx = len(w.ctx)
-        tails = [len(t) - 1 for t in w.conts]
-        longest = max(tails)
+        tails = sum(len(t) - 1 for t in w.conts)
+        longest = max(len(t) for t in w.conts) - 1
 
         def forward(rows: int, seen: int, run: int, kept: int, cached: bool = True) -> int:
             kv = seen * c.kv if cached else run * c.kv // c.layers  # without a cache, one layer's at a time
@@ -390,8 +470,9 @@ class CausalBackend(HFBackend):
             seq = ctx + longest
             kept = longest + 1 if self._logits_to_keep else seq
             return forward(len(w.conts), seq, seq, kept, cached=is_prompt_learning(self.model))
-        prompt = forward(1, ctx, ctx - shared, 1)
-        return prompt + forward(sum(t > 0 for t in tails), ctx + longest, longest, longest)
+        run = ctx - shared + tails
+        kept = 1 + tails if self._logits_to_keep else run
+        return forward(1, shared + batch_size * run, run, kept, cached=shared > 0)
 
     # ------------------------------------------------------------ representations
     def first_token_hidden_states(self, prompts: Sequence[str], *, layer: int = -1, batch_size: int = 8) -> np.ndarray:

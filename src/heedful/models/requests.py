@@ -20,6 +20,10 @@ class EncodedRequest:
     def length(self) -> int:
         return len(self.ctx) + max(len(c) for c in self.conts)
 
+    def packed_length(self, shared: int = 0) -> int:
+        """Tokens this request puts in a packed row past a ``shared``-token prefix: prompt, then option tails."""
+        return len(self.ctx) - shared + sum(len(c) - 1 for c in self.conts)
+
 
 def collect_scores(
     batch: Sequence[EncodedRequest], rows: Sequence[tuple[int, int]], logliks: Sequence[float], greedy: Sequence[bool]

@@ -10,47 +10,14 @@ have a label. Going through the model's own ``forward`` keeps every PEFT method 
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from heedful.models.head import capture_head_input, final_logits, unwrap
 from heedful.train.data import IGNORE_INDEX
-
-
-def _unwrap(model: Any) -> Any:
-    """The module that owns ``get_output_embeddings`` (through DDP and PEFT wrappers)."""
-    while hasattr(model, "module") and not hasattr(model, "get_output_embeddings"):
-        model = model.module
-    return model
-
-
-@contextlib.contextmanager
-def _capture_head_input(head: torch.nn.Module) -> Iterator[dict[str, torch.Tensor]]:
-    """While active, the head sees a zero-length sequence; its real input is stored."""
-    box: dict[str, torch.Tensor] = {}
-
-    def hook(_module: torch.nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        if "hidden" in box:  # our own second call: let it through
-            return None
-        box["hidden"] = args[0]
-        return (args[0][..., :0, :], *args[1:])
-
-    handle = head.register_forward_pre_hook(hook)
-    try:
-        yield box
-    finally:
-        handle.remove()
-
-
-def _final_logits(config: Any, logits: torch.Tensor) -> torch.Tensor:
-    """What the model does to its head's output (Gemma's final soft-capping)."""
-    cap = getattr(config, "final_logit_softcapping", None)
-    if cap:
-        logits = torch.tanh(logits / cap) * cap
-    return logits
 
 
 def output_hidden_and_labels(
@@ -60,11 +27,11 @@ def output_hidden_and_labels(
 
     Causal labels are shifted here: the hidden state at position t predicts token t+1.
     """
-    inner = _unwrap(model)
+    inner = unwrap(model)
     head = inner.get_output_embeddings()
     labels = batch["labels"]
     inputs = {k: v for k, v in batch.items() if k != "labels"}
-    with _capture_head_input(head) as box:
+    with capture_head_input(head) as box:
         if is_seq2seq:
             decoder_input_ids = inner.prepare_decoder_input_ids_from_labels(labels=labels)
             model(**inputs, decoder_input_ids=decoder_input_ids, use_cache=False)
@@ -84,7 +51,7 @@ def output_hidden_and_labels(
 def output_logits(model: Any, batch: dict[str, torch.Tensor], *, is_seq2seq: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Float32 logits ``(n_labelled, vocab)`` at labelled positions, and those labels."""
     hidden, labels, head = output_hidden_and_labels(model, batch, is_seq2seq=is_seq2seq)
-    logits = _final_logits(_unwrap(model).config, head(hidden)).float()
+    logits = final_logits(unwrap(model).config, head(hidden)).float()
     return logits, labels
 
 
@@ -93,7 +60,7 @@ def full_output_logits(model: Any, batch: dict[str, torch.Tensor], *, is_seq2seq
     labels = batch["labels"]
     inputs = {k: v for k, v in batch.items() if k != "labels"}
     if is_seq2seq:
-        decoder_input_ids = _unwrap(model).prepare_decoder_input_ids_from_labels(labels=labels)
+        decoder_input_ids = unwrap(model).prepare_decoder_input_ids_from_labels(labels=labels)
         logits = model(**inputs, decoder_input_ids=decoder_input_ids, use_cache=False).logits
         mask = labels != IGNORE_INDEX
         return logits[mask].float(), labels[mask]
