@@ -68,9 +68,21 @@ class Prompt:
 
 # --------------------------------------------------------------------------- prompts
 def build_prompts(
-    n: int, *, superni: Path, tokenizer: Any, seed: int = 0, encoding: str = "def+pos2", max_source_tokens: int = 1024
+    n: int,
+    *,
+    superni: Path,
+    tokenizer: Any,
+    seed: int = 0,
+    encoding: str = "def+pos2",
+    max_source_tokens: int = 1024,
+    per_task: int = 1,
 ) -> list[Prompt]:
-    """One seeded test instance from each of ``n`` seeded generation tasks of the SuperNI test split."""
+    """``per_task`` seeded test instances from each of ``n / per_task`` seeded generation tasks of the SuperNI test split.
+
+    One per task spreads the prompts over tasks (nothing shared but the chat header);
+    several per task is an evaluation's shape, where a task's prompts share its definition
+    and demonstrations.
+    """
     from heedful.prompts.superni import encode_superni
     from heedful.tasks.superni import load_superni
     from heedful.tasks.types import TaskType
@@ -78,28 +90,25 @@ def build_prompts(
     split = superni / "splits" / "test_tasks.txt"
     tasks = load_superni(superni, split_file=split if split.is_file() else None)
     tasks = [t for t in tasks if t.type is TaskType.GENERATION]
-    if len(tasks) < n:
-        raise SystemExit(f"{superni}: only {len(tasks)} generation tasks, asked for {n} prompts")
+    n_tasks = -(-n // per_task)
+    if len(tasks) < n_tasks:
+        raise SystemExit(f"{superni}: only {len(tasks)} generation tasks, asked for {n_tasks}")
     rng = random.Random(seed)
     prompts = []
-    for task in rng.sample(tasks, n):
-        inst = rng.choice([i for i in task.instances if i.split == "test"] or task.instances)
-        text = encode_superni(task, inst.input, encoding, tokenizer=tokenizer, max_source_length=max_source_tokens)
-        prompts.append(Prompt(task.name, inst.id, text))
-    return prompts
+    for task in rng.sample(tasks, n_tasks):
+        pool = [i for i in task.instances if i.split == "test"] or list(task.instances)
+        for inst in rng.sample(pool, min(per_task, len(pool))):
+            text = encode_superni(task, inst.input, encoding, tokenizer=tokenizer, max_source_length=max_source_tokens)
+            prompts.append(Prompt(task.name, inst.id, text))
+    return prompts[:n]
 
 
 # ---------------------------------------------------------------------------- sides
 def heedful_tokens(
     backend: Any, rows: Sequence[list[int]], max_new_tokens: int, stops: Sequence[str], batch_size: int
 ) -> list[list[int]]:
-    """Each row's answer tokens from heedful's loop (the path ``backend.generate`` takes)."""
-    from heedful.models.batching import run_sorted
-
-    def run(batch: list[list[int]]) -> list[list[int]]:
-        return backend._greedy(batch, max_new_tokens, stops)[0]
-
-    return run_sorted(rows, length=len, batch_size=batch_size, run_batch=run)
+    """Each row's answer tokens from heedful's loop (the path ``backend.generate`` takes, prefix sharing included)."""
+    return backend._greedy_tokens(list(rows), max_new_tokens, stops, batch_size=batch_size)
 
 
 def generate_tokens(
@@ -228,6 +237,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         seed=args.seed,
         encoding=args.encoding,
         max_source_tokens=args.max_source_tokens,
+        per_task=args.per_task,
     )
     rows = backend._fit_prompts([p.text for p in prompts], backend._generation_budget(args.max_new_tokens))
     stops = [s for s in args.stop if s]
@@ -278,6 +288,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "model": args.model,
             "dtype": args.dtype,
             "prompts": len(prompts),
+            "per_task": args.per_task,
             "encoding": args.encoding,
             "max_source_tokens": args.max_source_tokens,
             "max_new_tokens": args.max_new_tokens,
@@ -342,7 +353,11 @@ def write_result(result: dict[str, Any], path: Path) -> None:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--prompts", type=int, default=32, help="number of SuperNI prompts (one per generation task)")
+    p.add_argument("--prompts", type=int, default=32, help="number of SuperNI prompts")
+    p.add_argument(
+        "--per-task", type=int, default=1,
+        help="prompts per generation task (1: spread over tasks; more: an evaluation's shape, sharing each task's prefix)",
+    )
     p.add_argument("--runs", type=int, default=3, help="timed runs after one warm-up (median reported)")
     p.add_argument("--model", default=MODEL, help="model alias or checkpoint folder (heedful's load_model)")
     p.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32", help="model dtype")

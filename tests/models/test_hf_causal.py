@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import random
@@ -14,6 +13,7 @@ import torch
 from heedful.errors import HeedfulError
 from heedful.models import ChoiceRequest, hf_causal
 from heedful.models.hf_causal import CausalBackend
+from heedful.models.prefixes import MIN_SHARED_PREFIX, shared_prefixes
 
 REQUESTS = [
     ChoiceRequest("Q: Which of the following is a fruit? A:", (" apple", " chair", " river of the lazy dog")),
@@ -326,7 +326,7 @@ SHARED_REQUESTS = [
 
 def test_prompts_sharing_a_prefix_score_as_each_alone(causal: CausalBackend) -> None:
     ctxs = [w.ctx for w in causal._encode_requests(SHARED_REQUESTS, context_budget=lambda _: 10**6)]
-    groups = hf_causal.shared_prefixes(ctxs)
+    groups = shared_prefixes(ctxs)
     assert sum(1 for shared, _ in groups if shared) >= 3, "precondition: prompts share prefixes, in several groups"
     assert len({shared for shared, _ in groups}) >= 3, "precondition: prefixes of several lengths"
     got = causal.loglikelihoods(SHARED_REQUESTS, batch_size=3)
@@ -364,7 +364,7 @@ def test_token_counts_run_a_shared_instruction_once(causal: CausalBackend) -> No
     encoded = causal._encode_requests(requests, context_budget=lambda _: 10**6)
     ctxs = [w.ctx for w in encoded]
     shared = len(os.path.commonprefix(ctxs))
-    assert shared >= hf_causal.MIN_SHARED_PREFIX, "precondition: the instruction is long enough to share"
+    assert shared >= MIN_SHARED_PREFIX, "precondition: the instruction is long enough to share"
     causal.loglikelihoods(requests)
     tails = sum(len(c) - 1 for w in encoded for c in w.conts)
     assert causal.tokens == hf_causal.TokenCounts(
@@ -374,59 +374,6 @@ def test_token_counts_run_a_shared_instruction_once(causal: CausalBackend) -> No
     causal.loglikelihoods(requests)
     per_option = sum(len(w.ctx) * len(w.conts) for w in encoded)
     assert causal.tokens.prompt_run == sum(map(len, ctxs)) - 2 * shared + per_option
-
-
-def _saved(groups: list[tuple[int, list[int]]]) -> int:
-    return sum((len(idx) - 1) * shared for shared, idx in groups)
-
-
-def test_shared_prefixes_cut_the_sorted_prompts_where_most_is_saved() -> None:
-    header, a, b = list(range(100, 110)), list(range(200, 230)), list(range(300, 330))
-    contexts = [
-        header + a + [1, 2],
-        header + b + [1],
-        [5],  # one token: nothing to share
-        header + a + [3],
-        header + b + [2, 2],
-        header + a,  # a prefix of the others: keeps its last token
-        [7, 8, 9],
-        header + b + [4],
-    ]
-    groups = hf_causal.shared_prefixes(contexts)
-    # Per phrasing (saving 2 x 39 + 2 x 40), not one group over the header (saving 5 x 10).
-    assert groups == [(len(header) + len(a) - 1, [5, 0, 3]), (len(header) + len(b), [1, 4, 7]), (0, [2, 6])]
-    assert hf_causal.shared_prefixes(contexts, min_length=41) == [(0, list(range(8)))]
-    assert hf_causal.shared_prefixes([]) == []
-
-
-def test_shared_prefixes_save_as_much_as_the_best_cut() -> None:
-    rng = random.Random(0)
-    for _ in range(200):
-        contexts = [[rng.choice((1, 2)) for _ in range(rng.randint(1, 6))] for _ in range(rng.randint(1, 7))]
-        groups = hf_causal.shared_prefixes(contexts, min_length=2)
-        assert sorted(i for _, idx in groups for i in idx) == list(range(len(contexts)))
-        for shared, idx in groups:
-            if shared:
-                members = [contexts[i] for i in idx]
-                assert shared >= 2 and all(len(m) > shared and m[:shared] == members[0][:shared] for m in members)
-        # Brute force: every cut of the sorted contexts into runs.
-        order = sorted(range(len(contexts)), key=lambda i: contexts[i])
-        best = 0
-        for mask in itertools.product((0, 1), repeat=max(len(order) - 1, 0)):
-            runs, run = [], [order[0]]
-            for cut, i in zip(mask, order[1:]):
-                if cut:
-                    runs.append(run)
-                    run = []
-                run.append(i)
-            runs.append(run)
-            saved = 0
-            for run in runs:
-                members = [contexts[i] for i in run]
-                shared = min(len(os.path.commonprefix(members)), *(len(m) - 1 for m in members))
-                saved += (len(run) - 1) * shared if len(run) > 1 and shared >= 2 else 0
-            best = max(best, saved)
-        assert _saved(groups) == best, contexts
 
 
 @pytest.mark.parametrize("shared_prefix", [True, False])
@@ -445,7 +392,7 @@ def test_batches_keep_to_the_memory_budget(causal: CausalBackend, monkeypatch, s
 
     monkeypatch.setattr(causal, run_batch, spy)
     encoded = causal._encode_requests(SHARED_REQUESTS, context_budget=lambda _: 10**6)
-    groups = hf_causal.shared_prefixes([w.ctx for w in encoded]) if shared_prefix else [(0, range(len(encoded)))]
+    groups = shared_prefixes([w.ctx for w in encoded]) if shared_prefix else [(0, range(len(encoded)))]
     budget = 2 * max(cost(encoded[i], shared) for shared, idx in groups for i in idx)
     expected = causal.loglikelihoods(SHARED_REQUESTS, batch_size=64)
     unbounded = len(batches)
@@ -481,3 +428,24 @@ def test_sliding_window_attention_scores_as_each_prompt_alone(causal_tokenizer) 
         logliks, greedy = reference_scores(model, causal_tokenizer, req)
         np.testing.assert_allclose(res.logliks, logliks, atol=1e-5, rtol=0)
         assert list(res.is_greedy) == greedy
+    # Decoding does not share prefixes under a sliding window (padding after the prefix would count in it).
+    prompts = [r.context for r in SHARED_REQUESTS[:6]]
+    for prompt, text in zip(prompts, backend.generate(prompts, max_new_tokens=5, batch_size=3)):
+        new, _ = reference_greedy(model, causal_tokenizer.encode(prompt, add_special_tokens=False), 5, 2)
+        assert text == causal_tokenizer.decode(new, skip_special_tokens=True)
+
+
+def test_generation_on_shared_prefixes_equals_each_prompt_alone(causal: CausalBackend) -> None:
+    prompts = [r.context for r in SHARED_REQUESTS]
+    encoded = causal._fit_prompts(prompts, causal._generation_budget(6))
+    groups = list(causal._prompt_groups(encoded, decoding=True))
+    assert sum(1 for shared, _, _ in groups if shared) >= 3, "precondition: prompts share prefixes"
+    texts = causal.generate(prompts, max_new_tokens=6, batch_size=3)
+    for prompt, text in zip(prompts, texts):
+        ids = causal.tokenizer.encode(prompt, add_special_tokens=False)
+        new, _ = reference_greedy(causal.model, ids, 6, causal.tokenizer.eos_token_id)
+        assert text == causal.tokenizer.decode(new, skip_special_tokens=True)
+    probs = causal.option_probabilities_after_generation(SHARED_REQUESTS, batch_size=4)
+    causal._cache_keyword = None  # no shared prefixes (and model.generate): the same probabilities
+    for a, b in zip(probs, causal.option_probabilities_after_generation(SHARED_REQUESTS, batch_size=4)):
+        np.testing.assert_allclose(a, b, rtol=1e-4)

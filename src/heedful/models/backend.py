@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Any
 
 import torch
@@ -193,17 +194,24 @@ class HFBackend:
         )
 
     def _greedy(
-        self, rows: list[list[int]], max_new_tokens: int, stop: Sequence[str] = (), scores: bool = False
+        self,
+        rows: list[list[int]],
+        max_new_tokens: int,
+        stop: Sequence[str] = (),
+        scores: bool = False,
+        *,
+        shared: int = 0,
+        prefix: Any = None,
     ) -> tuple[list[list[int]], tuple[torch.Tensor, ...] | None]:
         """Greedy-decode ``rows``; returns each row's new tokens (cut after the first EOS) and step scores.
 
         A row stopped by a stop string ends with the token that completed it (``generate``
         pads it after that). Step scores are float32 ``[len(rows), vocab]`` logits; a row
         that has ended holds zeros (heedful's loop) or its padding's logits (``generate``).
+        With ``prefix`` (from :meth:`_prompt_groups`), ``rows`` are the prompts past their
+        ``shared`` first tokens, whose cache it is.
         """
-        if is_prompt_learning(self.model):
-            return self._greedy_by_full_passes(rows, max_new_tokens, stop, scores)
-        if self._cache_keyword is not None:
+        if self._cache_keyword is not None and not is_prompt_learning(self.model):
             return greedy_decode(
                 self.model,
                 rows,
@@ -214,7 +222,12 @@ class HFBackend:
                 logits_to_keep=self._logits_to_keep,
                 stopped=(lambda answers: answers_have_stop(self.tokenizer, answers, stop)) if stop else None,
                 scores=scores,
+                prefix=prefix,
+                shared=shared,
             )
+        assert prefix is None, "only heedful's loop decodes on a shared prefix"
+        if is_prompt_learning(self.model):
+            return self._greedy_by_full_passes(rows, max_new_tokens, stop, scores)
         ids, mask = self._batch_inputs(rows)
         with torch.inference_mode():
             out = self.model.generate(
@@ -287,14 +300,45 @@ class HFBackend:
         """Greedy continuations of ``prompts`` (new text only), each cut at its first stop string."""
         encoded = self._fit_prompts(prompts, self._generation_budget(max_new_tokens))
         stops = [s for s in stop if s]
+        tokens = self._greedy_tokens(encoded, max_new_tokens, stops, batch_size=batch_size, progress=progress)
         eos = self.eos_ids
+        texts = [self.tokenizer.decode([t for t in row if t not in eos], skip_special_tokens=True) for row in tokens]
+        return [cut_at_stop(text, stops) for text in texts]
 
-        def run(batch: list[list[int]]) -> list[str]:
-            tokens, _ = self._greedy(batch, max_new_tokens, stops)
-            texts = [self.tokenizer.decode([t for t in row if t not in eos], skip_special_tokens=True) for row in tokens]
-            return [cut_at_stop(text, stops) for text in texts]
+    def _greedy_tokens(
+        self,
+        prompts: Sequence[list[int]],
+        max_new_tokens: int,
+        stops: Sequence[str],
+        *,
+        batch_size: int = 8,
+        progress: Progress | None = None,
+    ) -> list[list[int]]:
+        """Each prompt's new tokens (:meth:`_greedy`), length-sorted batches within each group sharing a prefix."""
 
-        return run_sorted(encoded, length=len, batch_size=batch_size, run_batch=run, progress=progress)
+        def run(batch: list[list[int]], shared: int, prefix: Any) -> list[list[int]]:
+            return self._greedy([ids[shared:] for ids in batch], max_new_tokens, stops, shared=shared, prefix=prefix)[0]
+
+        results: list[list[int]] = [[] for _ in prompts]
+        for shared, idx, prefix in self._prompt_groups(prompts, decoding=True):
+            group = [prompts[i] for i in idx]
+            tokens = run_sorted(
+                group, length=len, batch_size=batch_size, run_batch=partial(run, shared=shared, prefix=prefix),
+                progress=progress,
+            )
+            for i, row in zip(idx, tokens, strict=True):
+                results[i] = row
+        return results
+
+    def _prompt_groups(
+        self, prompts: Sequence[Sequence[int]], *, decoding: bool = False
+    ) -> Iterator[tuple[int, list[int], Any]]:
+        """Prompts (indices) grouped by first ``shared`` tokens whose key/value cache they read: ``(shared, indices, cache)``.
+
+        Here one group sharing nothing; a causal model shares prefixes (its override).
+        ``decoding``: for greedy decoding (left-padded after the prefix), not packed scoring.
+        """
+        yield 0, list(range(len(prompts))), None
 
     def option_probabilities_after_generation(
         self,
@@ -320,10 +364,11 @@ class HFBackend:
             work.append((ids, options))
         self._note_truncated(n_cut)
 
-        def run(batch: list[tuple[list[int], list[list[int]]]]) -> list[tuple[float, ...]]:
+        def run(batch: list[tuple[list[int], list[list[int]]]], shared: int, prefix: Any) -> list[tuple[float, ...]]:
             # Only the first min(option length) steps are scored, so generate no further.
             steps = min(max_new_tokens, max(min(len(o) for o in opts) for _, opts in batch))
-            tokens, scores = self._greedy([ids for ids, _ in batch], steps, scores=True)
+            rows = [ids[shared:] for ids, _ in batch]
+            tokens, scores = self._greedy(rows, steps, scores=True, shared=shared, prefix=prefix)
             assert scores is not None
             logprobs = torch.log_softmax(torch.stack(scores, dim=1).float(), dim=-1)
             return [
@@ -331,7 +376,16 @@ class HFBackend:
                 for b, (_, opts) in enumerate(batch)
             ]
 
-        return run_sorted(work, length=lambda w: len(w[0]), batch_size=batch_size, run_batch=run, progress=progress)
+        results: list[tuple[float, ...]] = [()] * len(work)
+        for shared, idx, prefix in self._prompt_groups([ids for ids, _ in work], decoding=True):
+            group = [work[i] for i in idx]
+            probs = run_sorted(
+                group, length=lambda w: len(w[0]), batch_size=batch_size,
+                run_batch=partial(run, shared=shared, prefix=prefix), progress=progress,
+            )
+            for i, p in zip(idx, probs, strict=True):
+                results[i] = p
+        return results
 
 
 class _AnswerStop(StoppingCriteria):

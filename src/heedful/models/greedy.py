@@ -13,6 +13,7 @@ drops an all-ones mask), and the argmax of the last position's logits in float32
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
@@ -35,6 +36,8 @@ def greedy_decode(
     logits_to_keep: bool = False,
     stopped: StopCheck | None = None,
     scores: bool = False,
+    prefix: Any = None,
+    shared: int = 0,
 ) -> tuple[list[list[int]], tuple[torch.Tensor, ...] | None]:
     """Greedy continuations of the token ``rows``: each row's new tokens and, if asked, each step's logits.
 
@@ -44,6 +47,10 @@ def greedy_decode(
     ``past_key_values``); ``logits_to_keep`` says whether the forward takes that argument.
     ``scores`` are ``generate``'s: one float32 ``[len(rows), vocab]`` tensor per step,
     except that a row which has already stopped holds zeros.
+
+    ``prefix``: the key/value cache (batch of one) of ``shared`` tokens that every prompt
+    starts with; ``rows`` are then the prompts past those tokens, left-padded after the
+    prefix (the mask hides the padding; positions count real tokens, as ``generate``'s).
     """
     n = len(rows)
     tokens: list[list[int]] = [[] for _ in range(n)]
@@ -54,14 +61,20 @@ def greedy_decode(
     eos = torch.tensor(sorted(eos_ids), dtype=torch.long, device=dev)
     ids, mask = pad_left(rows, pad_id)
     ids, mask = ids.to(dev), mask.to(dev)
-    positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
+    positions = (shared + mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
     padded = bool((mask == 0).any())
     extra: dict[str, Any] = {"logits_to_keep": 1} if logits_to_keep else {}
+    if prefix is not None:
+        cache = copy.deepcopy(prefix)  # the prefix serves every batch of its group
+        cache.batch_repeat_interleave(n)
+        extra[cache_keyword] = cache
+        mask = torch.cat([mask.new_ones((n, shared)), mask], dim=1)
     live = torch.arange(n, device=dev)  # original row of each batch row
     with torch.inference_mode():
         out = model(
             input_ids=ids, attention_mask=mask if padded else None, position_ids=positions, use_cache=True, **extra
         )
+        extra.pop(cache_keyword, None)
         cache = getattr(out, cache_keyword, None)
         if cache is None or not hasattr(cache, "batch_select_indices"):
             raise RuntimeError(f"the model returned no key/value cache under '{cache_keyword}' to decode on")

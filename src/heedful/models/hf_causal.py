@@ -5,10 +5,9 @@ from __future__ import annotations
 import copy
 import inspect
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -28,6 +27,7 @@ from heedful.models.packing import (
     pack_options,
     stack_rows,
 )
+from heedful.models.prefixes import shared_prefixes
 from heedful.models.requests import EncodedRequest, collect_scores
 from heedful.models.types import ChoiceRequest, ChoiceScores, Progress
 
@@ -173,59 +173,6 @@ def packs_sequences(
 # row of its own). Packed attention spans the whole row, so its cost grows with the row's
 # square while the matmuls gain little past a few hundred rows.
 PACKED_ROW_TOKENS = 512
-# A shared prefix shorter than this saves less than its extra forward call costs.
-MIN_SHARED_PREFIX = 8
-# Sorted contexts a prefix group may span (bounds the grouping's search, not the sharing).
-_MAX_GROUP = 256
-
-
-def shared_prefixes(
-    contexts: Sequence[Sequence[int]], min_length: int = MIN_SHARED_PREFIX
-) -> list[tuple[int, list[int]]]:
-    """Groups of contexts (indices) that share their first tokens, with the number they share.
-
-    Sorting the contexts by token ids puts those with a common prefix side by side (exact
-    whatever the tokenizer does at the prefix's end: prefixes are compared as ids). The
-    sorted run is cut into groups that save the most tokens, a group of ``m`` contexts
-    sharing ``n`` tokens saving ``(m - 1) * n``: one phrasing's instances share its whole
-    instruction, not merely the chat header that every phrasing shares. Every context keeps
-    at least its last token out of the prefix, as its logits predict the first option
-    token. Contexts that share fewer than ``min_length`` tokens with their neighbours come
-    last, as one group sharing 0 tokens.
-    """
-    order = sorted(range(len(contexts)), key=lambda i: contexts[i])
-    common = [
-        min(_common_length(contexts[a], contexts[b]), len(contexts[a]) - 1, len(contexts[b]) - 1)
-        for a, b in pairwise(order)
-    ]
-    n = len(order)
-    saved = [0] * (n + 1)  # saved[j]: most tokens saved on the first j sorted contexts
-    cut = [(j - 1, 0) for j in range(n + 1)]  # cut[j]: (start, shared) of the group ending there
-    for j in range(2, n + 1):
-        saved[j] = saved[j - 1]
-        shared = common[j - 2]
-        for i in range(j - 2, max(j - 1 - _MAX_GROUP, -1), -1):  # the group order[i:j]
-            shared = min(shared, common[i])
-            if shared < min_length:
-                break
-            if saved[i] + (j - 1 - i) * shared > saved[j]:
-                saved[j], cut[j] = saved[i] + (j - 1 - i) * shared, (i, shared)
-    groups, alone, j = [], [], n
-    while j > 0:
-        i, shared = cut[j]
-        if shared:
-            groups.append((shared, order[i:j]))
-        else:
-            alone.append(order[j - 1])
-        j = i
-    return groups[::-1] + ([(0, sorted(alone))] if alone else [])
-
-
-def _common_length(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    return next((k for k in range(n) if a[k] != b[k]), n)
-
-
 @dataclass
 class TokenCounts:
     """Tokens scoring has read, summed over calls (padding not counted)."""
@@ -294,15 +241,15 @@ class CausalBackend(HFBackend):
         eager = getattr(config, "_attn_implementation", None) == "eager"
         self._additive = next(model.parameters()).dtype if eager else None  # eager attention adds its mask
         self.shared_prefix, reason = packs_sequences(model, self._kinds, self._window, self._additive)
-        self._cache_keyword = None
-        if self.shared_prefix:
-            self._cache_keyword, cache_reason = cache_keyword(model)
-            if self._cache_keyword is None and cache_reason not in _WARNED:
-                _WARNED.add(cache_reason)
-                log.warning("prompts share no prefix across instances (slower): %s", cache_reason)
-        elif reason not in _WARNED:
-            _WARNED.add(reason)  # once per process: a training run builds a backend per evaluation
-            log.warning("scoring one sequence per option (slower): %s", reason)
+        self._cache_keyword, cache_reason = cache_keyword(model)
+        # Each warning once per process: a training run builds a backend per evaluation.
+        if not self.shared_prefix:
+            if reason not in _WARNED:
+                _WARNED.add(reason)
+                log.warning("scoring one sequence per option (slower): %s", reason)
+        elif self._cache_keyword is None and cache_reason not in _WARNED:
+            _WARNED.add(cache_reason)
+            log.warning("prompts share no prefix across instances (slower): %s", cache_reason)
         params = inspect.signature(_base_model(model).forward).parameters
         self._logits_to_keep = "logits_to_keep" in params and not is_prompt_learning(model)
         self._costs = Footprint.of(model)
@@ -350,14 +297,29 @@ class CausalBackend(HFBackend):
             self.tokens.prompt_run += sum(len(w.ctx) * len(w.conts) for w in work)
             return batched(work, self._score_per_option, per_option=True)
         results: list[ChoiceScores | None] = [None] * len(work)
-        groups = shared_prefixes([w.ctx for w in work]) if self._cache_keyword else [(0, list(range(len(work))))]
-        for shared, idx in groups:
+        for shared, idx, prefix in self._prompt_groups([w.ctx for w in work]):
             group = [work[i] for i in idx]
             self.tokens.prompt_run += shared + sum(len(w.ctx) - shared for w in group)
-            prefix = self._prefix_cache(group[0].ctx[:shared]) if shared else None
             for i, score in zip(idx, packed(group, shared, prefix)):
                 results[i] = score
         return results  # type: ignore[return-value]
+
+    def _prompt_groups(
+        self, prompts: Sequence[Sequence[int]], *, decoding: bool = False
+    ) -> Iterator[tuple[int, list[int], Any]]:
+        """Prompts grouped by shared first tokens (:func:`shared_prefixes`), each group with its prefix's cache.
+
+        The cache is made as its group comes up, so one group's is held at a time. No
+        sharing for a model whose cache cannot be read back, for prompt-learning adapters,
+        or (in generation, where a prompt's padding sits after the prefix and a sliding
+        window counts it) for sliding-window attention; packed scoring masks by position
+        and shares there too.
+        """
+        if self._cache_keyword is None or is_prompt_learning(self.model) or (decoding and self._window is not None):
+            yield 0, list(range(len(prompts))), None
+            return
+        for shared, idx in shared_prefixes(prompts):
+            yield shared, idx, self._prefix_cache(list(prompts[idx[0]][:shared])) if shared else None
 
     def _prefix_cache(self, ids: list[int]) -> Any:
         """The key/value cache of ``ids`` (a prefix that several prompts share), batch of one."""
