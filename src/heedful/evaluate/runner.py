@@ -346,7 +346,9 @@ def _compute_missing(
     by_key: dict[str, list[WorkItem]] = defaultdict(list)
     for it in items:
         by_key[it.key].append(it)
-    pending = [group[0] for key, group in by_key.items() if key not in cached]
+    # Prompt order puts prompts that share a prefix (one phrasing's instances) in one chunk,
+    # where the backend runs that prefix once for all of them.
+    pending = sorted((group[0] for key, group in by_key.items() if key not in cached), key=lambda it: it.example.prompt)
 
     def put_records(outputs: dict[str, dict[str, Any]]) -> None:
         made = [make_record(it, outputs[key], config) for key in outputs for it in by_key[key]]
