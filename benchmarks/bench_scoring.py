@@ -2,11 +2,13 @@
 
 Both score the same BIG-bench Lite items (a seeded sample across the multiple-choice
 tasks, each rendered with its task's designer instruction) with the same plain SmolLM2
-checkpoint. heedful encodes each prompt once and shares its key/value cache among the
-options (and runs a prefix that several prompts share once); lm-eval reads the prompt again for every option (except one-token options,
-whose identical inputs its logits cache merges). Per-option log-likelihoods and
-predictions are compared, and heedful's time is set against a compute limit: the
-matmul time of the model's own linear shapes over the tokens that must be read.
+checkpoint. heedful packs each batch's prompts and their options into rows with a block
+mask, so each prompt runs once for all its options, with no padding (and a prefix that
+several prompts share runs once); lm-eval reads the prompt again for every option (except
+one-token options, whose identical inputs its logits cache merges). Per-option
+log-likelihoods and predictions are compared, and heedful's time is set against a compute
+limit: the matmul time of the model's own linear shapes over the tokens that must be read
+once prefixes are shared.
 
     python benchmarks/bench_scoring.py --items 200 --runs 3 --dtype float32 --threads 2
     python benchmarks/bench_scoring.py --items 200 --runs 3 --dtype bfloat16 --threads 2
@@ -490,10 +492,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         agreement["lm_eval_bfloat16_vs_lm_eval_float32"] = compare(lm_last["bfloat16"], lm_last["float32"])
 
     rows = args.batch_size * max(1, round(tokens["context"] / len(items)))
-    # On the robustness workload the limit counts the tokens left after prefix sharing.
-    limit_tokens = tokens | {"unique": tokens["heedful_after_sharing"]} if robustness else tokens
+    # The limit counts the tokens that must be read once prefixes are shared.
+    limit_tokens = tokens | {"unique": tokens["heedful_after_sharing"]}
     limit = compute_limit(backend.config, limit_tokens, parse_dtype(args.dtype), rows)
-    limit["tokens"] = "heedful_after_sharing" if robustness else "unique"
+    limit["tokens"] = "heedful_after_sharing"
     limit["heedful_over_limit"] = speed["heedful"]["median_s"] / limit["limit_s"]
 
     fp32_ratio = ratios[f"heedful_{args.dtype}_vs_lm_eval_float32"]
