@@ -7,9 +7,11 @@ demonstrations) and cut to ``--max-source-tokens`` as Tk-Instruct cuts them. All
 the same length-sorted batches of ``--batch-size``, ``--max-new-tokens`` and stop strings
 (the evaluation's defaults: 64 and a newline).
 
-- ``heedful``: ``HFBackend._greedy`` → ``heedful.models.greedy``: one prefill pass, then one
-  token per step on the key/value cache; stop strings are checked on the fly and each row
-  leaves the batch (input id, mask, position, cache row) as it stops.
+- ``heedful``: ``HFBackend._greedy_tokens`` → ``heedful.models.greedy``: one prefill pass,
+  then one token per step on the key/value cache; stop strings are checked on the fly and
+  each row leaves the batch (input id, mask, position, cache row) as it stops. Prompts
+  that share a prefix (``--per-task`` > 1: a task's definition and demonstrations) read
+  its cache, computed once.
 - ``generate_stop``: ``model.generate`` greedy search with heedful's stop rule as a
   ``StoppingCriteria`` (what heedful ran before): a finished row stays in the batch.
 - ``generate_plain``: ``model.generate`` stopped by EOS only; the stop rule cuts the text
@@ -21,6 +23,7 @@ ratios are time ratios. ``prefill`` times the prompts' forward pass alone (the s
 batches), the work every side shares; the decode-only ratios leave it out.
 
     python benchmarks/bench_generate.py --prompts 32 --runs 3 --threads 2
+    python benchmarks/bench_generate.py --prompts 32 --per-task 8 --runs 3 --out benchmarks/results/generate-per-task.json
 
 Writes benchmarks/results/generate.json (one entry per dtype). Target: heedful at least 2x
 the tokens/s of the faster ``model.generate`` variant, with identical answers. Run on an

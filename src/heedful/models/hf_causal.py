@@ -1,4 +1,4 @@
-"""Decoder-only (causal) Hugging Face models: shared-prompt scoring, generation, hidden states."""
+"""Decoder-only (causal) Hugging Face models: packed scoring, generation on shared prefixes, hidden states."""
 
 from __future__ import annotations
 
