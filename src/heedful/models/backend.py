@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
@@ -18,6 +18,9 @@ from heedful.models.requests import EncodedRequest
 from heedful.models.stops import answers_have_stop, cut_at_stop
 from heedful.models.sun2023 import option_probabilities
 from heedful.models.types import ChoiceRequest, Progress
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 log = logging.getLogger("heedful.models")
 
@@ -319,15 +322,27 @@ class HFBackend:
         def run(batch: list[list[int]], shared: int, prefix: Any) -> list[list[int]]:
             return self._greedy([ids[shared:] for ids in batch], max_new_tokens, stops, shared=shared, prefix=prefix)[0]
 
-        results: list[list[int]] = [[] for _ in prompts]
-        for shared, idx, prefix in self._prompt_groups(prompts, decoding=True):
-            group = [prompts[i] for i in idx]
-            tokens = run_sorted(
+        def run_group(group: list[list[int]], shared: int, prefix: Any) -> list[list[int]]:
+            return run_sorted(
                 group, length=len, batch_size=batch_size, run_batch=partial(run, shared=shared, prefix=prefix),
                 progress=progress,
             )
-            for i, row in zip(idx, tokens, strict=True):
-                results[i] = row
+
+        return self._per_prompt_group(prompts, prompts, run_group, decoding=True)
+
+    def _per_prompt_group(
+        self,
+        items: Sequence[T],
+        prompts: Sequence[Sequence[int]],
+        run_group: Callable[[list[T], int, Any], list[R]],
+        *,
+        decoding: bool,
+    ) -> list[R]:
+        """``run_group(items of a group, shared, prefix cache)`` per :meth:`_prompt_groups` group; results in input order."""
+        results: list[Any] = [None] * len(items)
+        for shared, idx, prefix in self._prompt_groups(prompts, decoding=decoding):
+            for i, out in zip(idx, run_group([items[i] for i in idx], shared, prefix), strict=True):
+                results[i] = out
         return results
 
     def _prompt_groups(
@@ -376,16 +391,13 @@ class HFBackend:
                 for b, (_, opts) in enumerate(batch)
             ]
 
-        results: list[tuple[float, ...]] = [()] * len(work)
-        for shared, idx, prefix in self._prompt_groups([ids for ids, _ in work], decoding=True):
-            group = [work[i] for i in idx]
-            probs = run_sorted(
+        def run_group(group: list[tuple[list[int], list[list[int]]]], shared: int, prefix: Any) -> list[tuple[float, ...]]:
+            return run_sorted(
                 group, length=lambda w: len(w[0]), batch_size=batch_size,
                 run_batch=partial(run, shared=shared, prefix=prefix), progress=progress,
             )
-            for i, p in zip(idx, probs, strict=True):
-                results[i] = p
-        return results
+
+        return self._per_prompt_group(work, [ids for ids, _ in work], run_group, decoding=True)
 
 
 class _AnswerStop(StoppingCriteria):

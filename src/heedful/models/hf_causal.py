@@ -173,6 +173,8 @@ def packs_sequences(
 # row of its own). Packed attention spans the whole row, so its cost grows with the row's
 # square while the matmuls gain little past a few hundred rows.
 PACKED_ROW_TOKENS = 512
+
+
 @dataclass
 class TokenCounts:
     """Tokens scoring has read, summed over calls (padding not counted)."""
@@ -284,6 +286,7 @@ class CausalBackend(HFBackend):
             )
 
         def packed(items: list[EncodedRequest], shared: int, prefix: Any) -> list[ChoiceScores]:
+            self.tokens.prompt_run += shared + sum(len(w.ctx) - shared for w in items)
             return run_sorted(
                 items, length=lambda w: w.packed_length(shared), batch_size=batch_size,
                 run_batch=partial(self._score_packed, shared=shared, prefix=prefix), progress=progress,
@@ -296,13 +299,7 @@ class CausalBackend(HFBackend):
         if not self.shared_prefix:
             self.tokens.prompt_run += sum(len(w.ctx) * len(w.conts) for w in work)
             return batched(work, self._score_per_option, per_option=True)
-        results: list[ChoiceScores | None] = [None] * len(work)
-        for shared, idx, prefix in self._prompt_groups([w.ctx for w in work]):
-            group = [work[i] for i in idx]
-            self.tokens.prompt_run += shared + sum(len(w.ctx) - shared for w in group)
-            for i, score in zip(idx, packed(group, shared, prefix)):
-                results[i] = score
-        return results  # type: ignore[return-value]
+        return self._per_prompt_group(work, [w.ctx for w in work], packed, decoding=False)
 
     def _prompt_groups(
         self, prompts: Sequence[Sequence[int]], *, decoding: bool = False
@@ -336,8 +333,9 @@ class CausalBackend(HFBackend):
     def _score_packed(self, batch: list[EncodedRequest], *, shared: int = 0, prefix: Any = None) -> list[ChoiceScores]:
         """The batch's prompts and options packed into rows (:mod:`heedful.models.packing`), one forward call.
 
-        Prompts are binned into rows of about :data:`PACKED_ROW_TOKENS` tokens, so the
-        linear layers see the whole batch while attention spans a row. With ``prefix`` (the
+        Prompts are binned into rows of at most :data:`PACKED_ROW_TOKENS` tokens (a longer
+        prompt alone); :meth:`loglikelihoods` already stops a batch at that many tokens, so
+        a call holds one row. With ``prefix`` (the
         cache of the first ``shared`` tokens, common to every prompt of the batch), each
         prompt is packed past that prefix and reads the cache.
         """
