@@ -6,6 +6,11 @@ sequence limits, learning rate, constant schedule and length grouping. Throughpu
 non-padding tokens per second over the optimizer steps after the first (warm-up).
 Each configuration runs ``--repeats`` times; the median is reported.
 
+heedful's configurations run under the allocator the ``heedful`` command gives them
+(tcmalloc where installed, see ``heedful.allocator``); the Trainer's under the system
+one, as a plain script runs. ``+glibc`` runs heedful with the system allocator and
+``+tcmalloc`` the Trainer with tcmalloc, to separate the allocator's share of the ratio.
+
     python benchmarks/bench_train.py                     # all configs, 3 repeats
     python benchmarks/bench_train.py --configs heedful-full,trainer-full --steps 4 --repeats 1
 
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -30,8 +36,8 @@ TASKS = ("task1385_anli_r1_entailment.json", "task1344_glue_entailment_classific
 # heedful-full uses the loop's default (every other decoder layer recomputed in backward);
 # heedful-full+noac keeps every activation, +gc recomputes every layer (both runners).
 CONFIGS = (
-    "heedful-full", "heedful-lora", "heedful-prefix", "heedful-full+gc", "heedful-full+noac",
-    "trainer-full", "trainer-lora", "trainer-prefix", "trainer-full+gc",
+    "heedful-full", "heedful-lora", "heedful-prefix", "heedful-full+gc", "heedful-full+noac", "heedful-full+glibc",
+    "trainer-full", "trainer-lora", "trainer-prefix", "trainer-full+gc", "trainer-full+tcmalloc",
 )
 RESULTS = ROOT / "benchmarks" / "results" / "train.json"
 
@@ -53,6 +59,7 @@ def worker(args: argparse.Namespace) -> dict:
     """One configuration in this (fresh) process; returns its measurements."""
     import torch
 
+    from heedful.allocator import allocator
     from heedful.models import load_model
     from heedful.train.methods import MethodConfig, apply_method
 
@@ -102,6 +109,7 @@ def worker(args: argparse.Namespace) -> dict:
         "tokens_per_s": steady_tokens / steady_time if steady_time > 0 else None,
         "first_step_s": times[0] - start,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "allocator": allocator(),
     }
 
 
@@ -185,7 +193,7 @@ def main() -> None:
         runs = []
         for _ in range(args.repeats):
             cmd = [sys.executable, __file__, "--worker", config, *_forward(args)]
-            done = subprocess.run(cmd, capture_output=True, text=True)
+            done = subprocess.run(cmd, capture_output=True, text=True, env=_worker_env(config))
             line = next((ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")), None)
             if done.returncode != 0 or line is None:
                 raise SystemExit(f"{config} failed:\n{done.stderr[-3000:]}")
@@ -205,14 +213,33 @@ def main() -> None:
                 "memory_ratio": ours["peak_rss_mb"] / base["peak_rss_mb"],
             }
     # heedful's other memory settings against the plain Trainer
-    for variant in ("full+gc", "full+noac"):
+    for variant in ("full+gc", "full+noac", "full+glibc"):
         if cfg.get(f"heedful-{variant}") and cfg.get("trainer-full"):
             report.setdefault("vs_trainer", {})[f"{variant} vs trainer full"] = {
                 "speed_ratio": cfg[f"heedful-{variant}"]["tokens_per_s"] / cfg["trainer-full"]["tokens_per_s"],
                 "memory_ratio": cfg[f"heedful-{variant}"]["peak_rss_mb"] / cfg["trainer-full"]["peak_rss_mb"],
             }
+    if cfg.get("heedful-full") and cfg.get("trainer-full+tcmalloc"):  # both under tcmalloc
+        report.setdefault("vs_trainer", {})["full vs trainer full+tcmalloc"] = {
+            "speed_ratio": cfg["heedful-full"]["tokens_per_s"] / cfg["trainer-full+tcmalloc"]["tokens_per_s"],
+            "memory_ratio": cfg["heedful-full"]["peak_rss_mb"] / cfg["trainer-full+tcmalloc"]["peak_rss_mb"],
+        }
     write_json_atomic(args.out, report)
     print(json.dumps(report.get("vs_trainer", {}), indent=2))
+
+
+def _worker_env(config: str) -> dict[str, str]:
+    """The environment a configuration runs in: heedful's allocator for heedful, the system's for the Trainer."""
+    from heedful.allocator import INSTALL_HINT, OPT_OUT, PRELOADED, preload_env
+
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", OPT_OUT, PRELOADED)}
+    extra = config.partition("+")[2]
+    if config.startswith("heedful") and extra != "glibc" or extra == "tcmalloc":
+        preloaded = preload_env(env)
+        if preloaded is None:
+            raise SystemExit(f"{config} needs tcmalloc: {INSTALL_HINT}")
+        return preloaded
+    return env
 
 
 def _forward(args: argparse.Namespace) -> list[str]:

@@ -10,6 +10,7 @@ import sys
 
 import typer
 
+from heedful.allocator import reexec_with_tcmalloc
 from heedful.commands import registry
 from heedful.errors import UserError
 
@@ -45,8 +46,14 @@ def _register() -> None:
     registry.register(app)
 
 
+def run() -> None:
+    """Entry point of the ``heedful`` console script: :func:`main` under tcmalloc where installed."""
+    reexec_with_tcmalloc()
+    main()
+
+
 def main() -> None:
-    """Entry point of the ``heedful`` console script."""
+    """The command line in this process (tests call it; the console script goes through :func:`run`)."""
     _register()
     try:
         code = app(standalone_mode=False)  # click returns typer.Exit's code instead of exiting
@@ -67,4 +74,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run()

@@ -7,6 +7,7 @@ import platform
 import sys
 from typing import Any
 
+from heedful.allocator import allocator
 from heedful.hardware import cpu_capability, native_bf16
 
 TRACKED_PACKAGES = ("heedful", "torch", "transformers", "peft", "accelerate", "tokenizers", "gguf", "rouge-score", "numpy")
@@ -29,6 +30,7 @@ def environment() -> dict[str, Any]:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "packages": package_versions(),
+        "allocator": allocator(),
     }
     try:
         import torch

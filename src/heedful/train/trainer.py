@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from heedful.allocator import training_warning
 from heedful.errors import HeedfulError
 from heedful.progress import progress_bar
 from heedful.store import content_hash
@@ -340,6 +341,8 @@ def train_loop(
     :func:`_run_epochs` (:func:`_step` per optimizer step), ``_Run.save`` per checkpoint.
     """
     accelerator = accelerator or make_accelerator(config.mixed_precision)
+    if (warning := training_warning(str(accelerator.device))) and accelerator.is_main_process:
+        log.warning(warning)
     run = _setup(
         model, tokenizer, features, config, Path(checkpoint_dir),
         is_seq2seq=is_seq2seq, accelerator=accelerator, groups=groups, seed=seed,
