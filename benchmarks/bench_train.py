@@ -187,22 +187,27 @@ def main() -> None:
 
     settings = {k: v for k, v in vars(args).items() if k not in ("worker", "out", "configs")}
     report: dict = {"settings": settings, "environment": environment(), "configs": {}}
-    for config in [c.strip() for c in args.configs.split(",") if c.strip()]:
+    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    for config in configs:
         if config not in CONFIGS:
             raise SystemExit(f"unknown config {config}; expected one of {', '.join(CONFIGS)}")
-        runs = []
-        for _ in range(args.repeats):
+    # Repeats interleave the configurations, so a drift in the machine's speed (about 10 %
+    # here over minutes) lands on every configuration alike instead of on the later ones.
+    runs: dict[str, list[dict]] = {config: [] for config in configs}
+    for _ in range(args.repeats):
+        for config in configs:
             cmd = [sys.executable, __file__, "--worker", config, *_forward(args)]
             done = subprocess.run(cmd, capture_output=True, text=True, env=_worker_env(config))
             line = next((ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")), None)
             if done.returncode != 0 or line is None:
                 raise SystemExit(f"{config} failed:\n{done.stderr[-3000:]}")
-            runs.append(json.loads(line[len("RESULT ") :]))
-            print(config, runs[-1], file=sys.stderr)
+            runs[config].append(json.loads(line[len("RESULT ") :]))
+            print(config, runs[config][-1], file=sys.stderr)
+    for config in configs:
         report["configs"][config] = {
-            "tokens_per_s": statistics.median(r["tokens_per_s"] for r in runs),
-            "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in runs),
-            "runs": runs,
+            "tokens_per_s": statistics.median(r["tokens_per_s"] for r in runs[config]),
+            "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in runs[config]),
+            "runs": runs[config],
         }
     cfg = report["configs"]
     for method in ("full", "lora", "prefix", "full+gc"):
