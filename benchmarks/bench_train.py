@@ -14,8 +14,8 @@ one, as a plain script runs. ``+glibc`` runs heedful with the system allocator a
     python benchmarks/bench_train.py                     # all configs, 3 repeats
     python benchmarks/bench_train.py --configs heedful-full,trainer-full --steps 4 --repeats 1
 
-Writes benchmarks/results/train.json. Targets: heedful full fine-tuning at least the
-Trainer's tokens/s and at most 0.7x its peak memory. Run on an otherwise idle machine.
+Writes benchmarks/results/train.json. Target: heedful full fine-tuning at 1.5x the
+Trainer's tokens/s or more at 0.6x its peak memory or less. Run on an otherwise idle machine.
 """
 
 from __future__ import annotations

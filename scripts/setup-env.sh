@@ -14,7 +14,7 @@ if [ "${1:-}" = "--latest" ]; then MODE=latest; fi
 if [ "$MODE" = latest ]; then VENV="${HEEDFUL_LATEST_VENV:-.venv-latest}"; else VENV="${HEEDFUL_VENV:-.venv}"; fi
 PY="${PYTHON:-python3}"
 # tcmalloc: the heedful command preloads it (src/heedful/allocator.py); CPU training with
-# glibc's malloc runs slower and holds about 1 GB more. A system library, so from apt.
+# glibc's malloc runs slower and holds more memory. A system library, so from apt.
 has_tcmalloc() {
   for lib in /usr/lib/*/libtcmalloc*.so.4 /usr/lib64/libtcmalloc*.so.4 /usr/lib/libtcmalloc*.so.4; do
     [ -e "$lib" ] && return 0
