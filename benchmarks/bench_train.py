@@ -210,25 +210,17 @@ def main() -> None:
             "runs": runs[config],
         }
     cfg = report["configs"]
-    for method in ("full", "lora", "prefix", "full+gc"):
-        ours, base = cfg.get(f"heedful-{method}"), cfg.get(f"trainer-{method}")
-        if ours and base:
-            report.setdefault("vs_trainer", {})[method] = {
-                "speed_ratio": ours["tokens_per_s"] / base["tokens_per_s"],
-                "memory_ratio": ours["peak_rss_mb"] / base["peak_rss_mb"],
-            }
+    pairs = {method: (f"heedful-{method}", f"trainer-{method}") for method in ("full", "lora", "prefix", "full+gc")}
     # heedful's other memory settings against the plain Trainer
     for variant in ("full+gc", "full+noac", "full+glibc"):
-        if cfg.get(f"heedful-{variant}") and cfg.get("trainer-full"):
-            report.setdefault("vs_trainer", {})[f"{variant} vs trainer full"] = {
-                "speed_ratio": cfg[f"heedful-{variant}"]["tokens_per_s"] / cfg["trainer-full"]["tokens_per_s"],
-                "memory_ratio": cfg[f"heedful-{variant}"]["peak_rss_mb"] / cfg["trainer-full"]["peak_rss_mb"],
+        pairs[f"{variant} vs trainer full"] = (f"heedful-{variant}", "trainer-full")
+    pairs["full vs trainer full+tcmalloc"] = ("heedful-full", "trainer-full+tcmalloc")  # both under tcmalloc
+    for name, (ours, base) in pairs.items():
+        if cfg.get(ours) and cfg.get(base):
+            report.setdefault("vs_trainer", {})[name] = {
+                "speed_ratio": cfg[ours]["tokens_per_s"] / cfg[base]["tokens_per_s"],
+                "memory_ratio": cfg[ours]["peak_rss_mb"] / cfg[base]["peak_rss_mb"],
             }
-    if cfg.get("heedful-full") and cfg.get("trainer-full+tcmalloc"):  # both under tcmalloc
-        report.setdefault("vs_trainer", {})["full vs trainer full+tcmalloc"] = {
-            "speed_ratio": cfg["heedful-full"]["tokens_per_s"] / cfg["trainer-full+tcmalloc"]["tokens_per_s"],
-            "memory_ratio": cfg["heedful-full"]["peak_rss_mb"] / cfg["trainer-full+tcmalloc"]["peak_rss_mb"],
-        }
     write_json_atomic(args.out, report)
     print(json.dumps(report.get("vs_trainer", {}), indent=2))
 

@@ -14,12 +14,10 @@ if [ "${1:-}" = "--latest" ]; then MODE=latest; fi
 if [ "$MODE" = latest ]; then VENV="${HEEDFUL_LATEST_VENV:-.venv-latest}"; else VENV="${HEEDFUL_VENV:-.venv}"; fi
 PY="${PYTHON:-python3}"
 # tcmalloc: the heedful command preloads it (src/heedful/allocator.py); CPU training with
-# glibc's malloc runs slower and holds more memory. A system library, so from apt.
+# glibc's malloc runs slower and holds more memory. A system library, so from apt. Found
+# the way the command finds it (allocator.py needs only the standard library).
 has_tcmalloc() {
-  for lib in /usr/lib/*/libtcmalloc*.so.4 /usr/lib64/libtcmalloc*.so.4 /usr/lib/libtcmalloc*.so.4; do
-    [ -e "$lib" ] && return 0
-  done
-  return 1
+  PYTHONPATH=src "$PY" -c "import sys; from heedful.allocator import find_tcmalloc; sys.exit(find_tcmalloc() is None)"
 }
 if [ "$(uname -s)" = Linux ] && ! has_tcmalloc; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
